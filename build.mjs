@@ -1,0 +1,49 @@
+// Builds the bundles with esbuild; kernels/*.wgsl are inlined as strings (loader 'text').
+//   dist/node/index.js    the engine for Node (imports the `webgpu` package at run time)
+//   dist/node/cli.js      the `flowgpu` command
+//   dist/node/bench.js    the bench suite (`npm run bench`)
+//   dist/browser/index.js the engine for browsers (navigator.gpu; no Node APIs)
+//   dist/types/           declarations (tsc), when typescript is installed
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, rmSync } from 'node:fs';
+
+const common = {
+  bundle: true,
+  format: 'esm',
+  sourcemap: true,
+  target: 'es2022',
+  loader: { '.wgsl': 'text' },
+  logLevel: 'warning',
+};
+
+rmSync('dist', { recursive: true, force: true });
+const nodeEntries = { index: 'src/index.ts' };
+if (existsSync('src/cli/main.ts')) nodeEntries.cli = 'src/cli/main.ts';
+if (existsSync('bench/main.ts')) nodeEntries.bench = 'bench/main.ts';
+await build({
+  ...common,
+  entryPoints: nodeEntries,
+  outdir: 'dist/node',
+  platform: 'node',
+  // Dawn's native module stays external; everything else is inlined.
+  external: ['webgpu', '@tensorflow/*'],
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+});
+if (nodeEntries.cli) {
+  // esbuild keeps a leading #! line of the entry; make it executable for npm's bin link.
+  chmodSync('dist/node/cli.js', 0o755);
+}
+await build({
+  ...common,
+  entryPoints: { index: 'src/browser.ts' },
+  outdir: 'dist/browser',
+  platform: 'browser',
+  external: ['webgpu'],
+});
+try {
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+} catch {
+  console.warn('build: type declarations were not emitted (tsc failed or is missing)');
+}
+console.log('built dist/');

@@ -1,0 +1,131 @@
+// Elementwise family: unary math ops with their backward, fill, and in-place accumulate.
+//
+// Bindings (every entry): x / gy read-only f32 arrays, y / gx read_write f32 arrays, `p` uniform.
+// Shapes: flat; n elements. Threads: 1-D over a 2-D grid (index = gid.x + gid.y * 65535·WG-ish,
+// computed from num_workgroups so n may exceed 65535 workgroups).
+// OP (override, compile-time): 0 neg, 1 exp, 2 log, 3 sqrt, 4 pow(x, a), 5 abs, 6 relu, 7 silu,
+//   8 gelu (tanh form), 9 sigmoid, 10 tanh, 11 sin, 12 cos, 13 affine a·x + b.
+// Forward and backward of each op sit side by side in `f` and `df`; the backward recomputes from x
+// (cheaper than keeping y alive, and exact for every op here).
+// Numerics: sigmoid and tanh are written in the form that cannot overflow (exp of a non-positive
+// argument only); pow handles negative bases with integer exponents and 0^a explicitly, because
+// WGSL's pow is undefined for x ≤ 0.
+
+struct Params { n: u32, a: f32, b: f32, _pad: u32 }
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+override OP: u32 = 0u;
+const WG: u32 = 256u;
+
+// NaN / ±inf as private variables: WGSL forbids them in constant expressions.
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+var<private> INF_BITS: u32 = 0x7f800000u;
+var<private> NEG_INF_BITS: u32 = 0xff800000u;
+
+fn sigmoid(v: f32) -> f32 {
+  if (v >= 0.0) { return 1.0 / (1.0 + exp(-v)); }
+  let e = exp(v);
+  return e / (1.0 + e);
+}
+
+fn tanh_stable(v: f32) -> f32 {
+  let t = exp(-2.0 * abs(v));
+  return sign(v) * (1.0 - t) / (1.0 + t);
+}
+
+fn is_int(a: f32) -> bool { return floor(a) == a; }
+
+fn pow_real(v: f32, a: f32) -> f32 {
+  if (a == 0.0) { return 1.0; }
+  if (v == 0.0) {
+    if (a > 0.0) { return 0.0; }
+    return bitcast<f32>(INF_BITS); // +inf
+  }
+  if (v > 0.0) { return pow(v, a); }
+  if (!is_int(a)) { return bitcast<f32>(NAN_BITS); } // NaN: negative base, fractional power
+  let m = pow(-v, a);
+  if (fract(a * 0.5) != 0.0) { return -m; }
+  return m;
+}
+
+const GELU_C: f32 = 0.7978845608028654; // sqrt(2/pi)
+const GELU_K: f32 = 0.044715;
+
+fn f(v: f32) -> f32 {
+  switch OP {
+    case 0u: { return -v; }
+    case 1u: { return exp(v); }
+    case 2u: { return log(v); }
+    case 3u: { return sqrt(v); }
+    case 4u: { return pow_real(v, p.a); }
+    case 5u: { return abs(v); }
+    case 6u: { return max(v, 0.0); }
+    case 7u: { return v * sigmoid(v); }
+    case 8u: { return 0.5 * v * (1.0 + tanh_stable(GELU_C * (v + GELU_K * v * v * v))); }
+    case 9u: { return sigmoid(v); }
+    case 10u: { return tanh_stable(v); }
+    case 11u: { return sin(v); }
+    case 12u: { return cos(v); }
+    case 13u: { return p.a * v + p.b; }
+    default: { return bitcast<f32>(NAN_BITS); }
+  }
+}
+
+// d f / d x at v
+fn df(v: f32) -> f32 {
+  switch OP {
+    case 0u: { return -1.0; }
+    case 1u: { return exp(v); }
+    case 2u: { return 1.0 / v; }
+    case 3u: { return 0.5 / sqrt(v); }
+    case 4u: { return p.a * pow_real(v, p.a - 1.0); }
+    case 5u: { return sign(v); }
+    case 6u: { return select(0.0, 1.0, v > 0.0); }
+    case 7u: { let s = sigmoid(v); return s * (1.0 + v * (1.0 - s)); }
+    case 8u: {
+      let u = GELU_C * (v + GELU_K * v * v * v);
+      let t = tanh_stable(u);
+      return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_K * v * v);
+    }
+    case 9u: { let s = sigmoid(v); return s * (1.0 - s); }
+    case 10u: { let t = tanh_stable(v); return 1.0 - t * t; }
+    case 11u: { return cos(v); }
+    case 12u: { return -sin(v); }
+    case 13u: { return p.a; }
+    default: { return bitcast<f32>(NAN_BITS); }
+  }
+}
+
+fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG; }
+
+// y = f(x)
+@compute @workgroup_size(WG)
+fn unary_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i < p.n) { y[i] = f(x[i]); }
+}
+
+// y (the input gradient) = gy · f'(x); gy is bound as `x2`.
+@group(0) @binding(3) var<storage, read> gy: array<f32>;
+@compute @workgroup_size(WG)
+fn unary_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i < p.n) { y[i] = gy[i] * df(x[i]); }
+}
+
+// y = a (fill); x unused
+@compute @workgroup_size(WG)
+fn fill(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i < p.n) { y[i] = p.a; }
+}
+
+// y = a·x + b·y, in place on y (gradient accumulation, axpy, scaling)
+@compute @workgroup_size(WG)
+fn axpby(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i < p.n) { y[i] = p.a * x[i] + p.b * y[i]; }
+}

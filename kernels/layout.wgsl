@@ -1,0 +1,94 @@
+// Layout family: moving data without arithmetic — strided copy (permute, broadcast_to, slice,
+// concat), row gather (embedding lookup) and its backward, one-hot.
+//
+// strided_copy — bindings: x read-only f32, y read_write f32, `p` uniform.
+//   Visits every index of p.shape (rank ≤ 8, two vec4u, outermost first) and copies
+//   x[p.x_off + Σ idx·p.sx] to y[p.y_off + Σ idx·p.sy]. Permute = permuted input strides;
+//   broadcast = stride 0; slice = offset + strides; concat = one copy per piece into a slice of y.
+// gather_rows — table [V, D] f32, idx [N] i32 → y [N, D]; out-of-range indices write NaN rows so
+//   a bad label shows up instead of silently reading another row.
+// scatter_rows — backward of gather_rows: gt [V, D] = Σ_{n: idx[n]=v} gy[n, :]. One thread per
+//   (v, d) loops over N: deterministic (no float atomics), fine for the small V of class labels.
+// one_hot — idx [N] i32 → y [N, C] f32 with 1 at idx[n] (an index outside 0..C-1 gives a zero row,
+//   the null class of classifier-free guidance).
+
+struct Params {
+  n: u32,
+  rank: u32,
+  x_off: u32,
+  y_off: u32,
+  shape: array<vec4u, 2>,
+  sx: array<vec4u, 2>,
+  sy: array<vec4u, 2>,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+const WG: u32 = 256u;
+
+// NaN / ±inf as private variables: WGSL forbids them in constant expressions.
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+var<private> INF_BITS: u32 = 0x7f800000u;
+var<private> NEG_INF_BITS: u32 = 0xff800000u;
+
+fn dim(v: array<vec4u, 2>, k: u32) -> u32 { return v[k / 4u][k % 4u]; }
+
+@compute @workgroup_size(WG)
+fn strided_copy(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) { return; }
+  var rem = i;
+  var ix = p.x_off;
+  var iy = p.y_off;
+  for (var k = p.rank; k > 0u; k--) {
+    let d = dim(p.shape, k - 1u);
+    let q = rem % d;
+    rem = rem / d;
+    ix += q * dim(p.sx, k - 1u);
+    iy += q * dim(p.sy, k - 1u);
+  }
+  y[iy] = x[ix];
+}
+
+struct RowParams { n: u32, d: u32, v: u32, _pad: u32 }
+@group(0) @binding(3) var<storage, read> idx: array<i32>;
+@group(0) @binding(4) var<uniform> q: RowParams;
+@group(0) @binding(5) var<storage, read_write> yi: array<f32>;
+
+// yi[n, :] = x[idx[n], :]; q.n rows of q.d, table of q.v rows
+@compute @workgroup_size(WG)
+fn gather_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= q.n * q.d) { return; }
+  let row = i / q.d;
+  let col = i % q.d;
+  let k = idx[row];
+  if (k < 0 || u32(k) >= q.v) { yi[i] = bitcast<f32>(NAN_BITS); return; }
+  yi[i] = x[u32(k) * q.d + col];
+}
+
+// yi[v, :] = Σ_{n: idx[n] = v} x[n, :]  (x is the output gradient, yi the table gradient)
+@compute @workgroup_size(WG)
+fn scatter_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= q.v * q.d) { return; }
+  let v = i32(i / q.d);
+  let col = i % q.d;
+  var s = 0.0;
+  for (var r = 0u; r < q.n; r++) {
+    if (idx[r] == v) { s += x[r * q.d + col]; }
+  }
+  yi[i] = s;
+}
+
+// yi[n, c] = (idx[n] == c); q.n rows, q.d = C classes
+@compute @workgroup_size(WG)
+fn one_hot(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= q.n * q.d) { return; }
+  let row = i / q.d;
+  let col = i32(i % q.d);
+  yi[i] = select(0.0, 1.0, idx[row] == col);
+}

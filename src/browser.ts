@@ -1,0 +1,2 @@
+// Browser entry: the same engine; device acquisition finds navigator.gpu at run time.
+export * from './index.js';

@@ -1,0 +1,503 @@
+/**
+ * The narrow GPU interface the rest of flowgpu talks to (nothing above src/gpu touches GPUDevice):
+ * allocate / release pooled buffers, upload, dispatch a reflected kernel, copy, read back, flush.
+ *
+ * A step's work is recorded into one command encoder (one compute pass, split only around copies)
+ * and submitted once, at `flush()` or when a read-back needs it. Per-dispatch uniforms are packed
+ * into a CPU-side arena and uploaded with a single `writeBuffer` just before the submit; each
+ * dispatch binds its 256-byte slice of the arena, so no buffer is created per dispatch. Released
+ * buffers go back to a free list keyed by size class, so a steady-state training step allocates no
+ * GPUBuffer at all. Queue order makes reuse safe: a buffer released after its last recorded use can
+ * be handed out again in the same encoder, because the GPU runs the commands in order. For the same
+ * reason uploads into a buffer while commands are pending go through a staging copy recorded in the
+ * encoder (a bare `writeBuffer` would land before the pending commands run).
+ *
+ * WebGPU reports validation and out-of-memory errors asynchronously; each submit runs inside error
+ * scopes, and the first error is rethrown at the next sync point (read, sync, flush) with the labels
+ * of the dispatches in that submit. With `debug: true` every dispatch is its own submit, so the
+ * error names the exact kernel and shapes.
+ */
+import { acquireDevice, type AcquireOptions, type AdapterDescription } from './device.js';
+import { FlowGpuError } from './errors.js';
+import { KernelFamily, packUniforms, workgroupSize, type KernelSource, type Scalar } from './kernel.js';
+
+export interface PooledBuffer {
+  readonly gpu: GPUBuffer;
+  /** Capacity in bytes (the size class). */
+  readonly bytes: number;
+  readonly id: number;
+}
+
+/** What a kernel binding receives: a byte range of a pooled buffer and the element type it holds. */
+export interface BufferArg {
+  buffer: PooledBuffer;
+  offset: number;
+  size: number;
+  elem: Scalar;
+}
+
+export interface DispatchSpec {
+  /** Storage bindings by their WGSL variable name. */
+  buffers: Record<string, BufferArg>;
+  /** Uniform struct members by name. */
+  params?: Record<string, number | readonly number[]>;
+  /** Pipeline-overridable constants (compile-time specialisation). */
+  overrides?: Record<string, number>;
+  workgroups: readonly [number, number?, number?];
+  /** Shown in error messages: the op and shapes. */
+  label?: string;
+}
+
+export interface GpuStats {
+  buffersCreated: number;
+  buffersDestroyed: number;
+  buffersLive: number;
+  buffersInUse: number;
+  bytesLive: number;
+  dispatches: number;
+  submits: number;
+  readbacks: number;
+  pipelines: number;
+}
+
+export interface GpuOptions extends AcquireOptions {
+  /** Submit after every dispatch so errors name the exact kernel (slow). */
+  debug?: boolean;
+}
+
+const UNIFORM_SLOT = 256;
+const ARENA_SLOTS = 4096;
+
+function sizeClass(bytes: number): number {
+  if (bytes <= 256) return 256;
+  // Powers of two up to 1 MiB, then multiples of 1 MiB.
+  if (bytes <= 1 << 20) return 1 << Math.ceil(Math.log2(bytes));
+  return Math.ceil(bytes / (1 << 20)) * (1 << 20);
+}
+
+export class Gpu {
+  readonly device: GPUDevice;
+  readonly info: AdapterDescription;
+  readonly debug: boolean;
+  private readonly keepAlive: unknown;
+  private readonly families = new Map<string, KernelFamily>();
+  private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  private readonly free = new Map<number, PooledBuffer[]>();
+  private readonly readBuffers = new Map<number, GPUBuffer[]>();
+  private nextId = 1;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pendingLabels: string[] = [];
+  private pendingRelease: PooledBuffer[] = [];
+  private readonly arena: GPUBuffer;
+  private readonly arenaCpu = new ArrayBuffer(UNIFORM_SLOT * ARENA_SLOTS);
+  private readonly arenaView = new DataView(this.arenaCpu);
+  private arenaUsed = 0;
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private asyncError: Error | null = null;
+  private errorChecks: Promise<void>[] = [];
+  private lostInfo: GPUDeviceLostInfo | null = null;
+  private destroyed = false;
+  readonly stats: GpuStats = {
+    buffersCreated: 0,
+    buffersDestroyed: 0,
+    buffersLive: 0,
+    buffersInUse: 0,
+    bytesLive: 0,
+    dispatches: 0,
+    submits: 0,
+    readbacks: 0,
+    pipelines: 0,
+  };
+
+  private constructor(device: GPUDevice, info: AdapterDescription, keepAlive: unknown, debug: boolean) {
+    this.device = device;
+    this.info = info;
+    this.keepAlive = keepAlive;
+    this.debug = debug;
+    this.arena = device.createBuffer({
+      label: 'flowgpu uniform arena',
+      size: UNIFORM_SLOT * ARENA_SLOTS,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.lost.then((info) => {
+      this.lostInfo = info;
+    });
+    device.addEventListener('uncapturederror', (ev) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      this.asyncError ??= new FlowGpuError(`WebGPU error: ${err.message}`);
+    });
+  }
+
+  static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    const a = await acquireDevice({ ...opts, wantFeatures: opts.wantFeatures ?? ['timestamp-query', 'shader-f16', 'subgroups'] });
+    return new Gpu(a.device, a.info, a.keepAlive, opts.debug ?? false);
+  }
+
+  get limits(): Record<string, number> {
+    return this.info.limits;
+  }
+
+  hasFeature(f: string): boolean {
+    return this.info.features.includes(f);
+  }
+
+  // ---------------------------------------------------------------- kernels
+
+  family(src: KernelSource): KernelFamily {
+    let f = this.families.get(src.name);
+    if (!f) {
+      f = new KernelFamily(src);
+      this.families.set(src.name, f);
+    }
+    return f;
+  }
+
+  private pipelineFor(fam: KernelFamily, entry: string, overrides: Record<string, number>) {
+    const okeys = Object.keys(overrides).sort();
+    const key = `${fam.name}.${entry}|${okeys.map((k) => `${k}=${overrides[k]}`).join(',')}`;
+    let p = this.pipelines.get(key);
+    if (p) return p;
+    const info = fam.entry(entry);
+    for (const k of okeys) {
+      if (!info.overrides.has(k) && !fam.code.includes(`override ${k}`)) {
+        throw new FlowGpuError(`kernel '${fam.name}.${entry}': unknown override constant '${k}'`);
+      }
+    }
+    const layout = this.device.createBindGroupLayout({
+      label: `${fam.name}.${entry}`,
+      entries: info.bindings.map((b) => ({
+        binding: b.binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: {
+          type: b.kind === 'uniform' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage',
+        } as GPUBufferBindingLayout,
+      })),
+    });
+    let module = this.modules.get(fam.name);
+    if (!module) {
+      module = this.device.createShaderModule({ label: fam.name, code: fam.code });
+      this.modules.set(fam.name, module);
+    }
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: entry, constants: overrides },
+    });
+    p = { pipeline, layout };
+    this.pipelines.set(key, p);
+    this.stats.pipelines++;
+    return p;
+  }
+  private readonly modules = new Map<string, GPUShaderModule>();
+
+  // ---------------------------------------------------------------- buffers
+
+  alloc(bytes: number): PooledBuffer {
+    this.checkAlive();
+    if (!(bytes > 0)) bytes = 4;
+    const cls = sizeClass(bytes);
+    const list = this.free.get(cls);
+    const reuse = list?.pop();
+    if (reuse) {
+      this.stats.buffersInUse++;
+      return reuse;
+    }
+    const maxBuf = this.limits.maxBufferSize ?? 268435456;
+    const maxBind = this.limits.maxStorageBufferBindingSize ?? 134217728;
+    if (cls > Math.min(maxBuf, maxBind)) {
+      throw new FlowGpuError(
+        `out of memory: a tensor of ${bytes} bytes exceeds this adapter's largest storage buffer ` +
+          `(${Math.min(maxBuf, maxBind)} bytes). Use a smaller batch or model.`,
+      );
+    }
+    this.device.pushErrorScope('out-of-memory');
+    const gpu = this.device.createBuffer({
+      size: cls,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    const live = this.stats.bytesLive;
+    this.errorChecks.push(
+      this.device.popErrorScope().then((e) => {
+        if (e) {
+          this.asyncError ??= new FlowGpuError(
+            `GPU out of memory allocating ${cls} bytes (${live} bytes already live in ` +
+              `${this.stats.buffersLive} buffers): use a smaller batch or model. (${e.message})`,
+          );
+        }
+      }),
+    );
+    this.stats.buffersCreated++;
+    this.stats.buffersLive++;
+    this.stats.buffersInUse++;
+    this.stats.bytesLive += cls;
+    return { gpu, bytes: cls, id: this.nextId++ };
+  }
+
+  release(buf: PooledBuffer): void {
+    this.stats.buffersInUse--;
+    let list = this.free.get(buf.bytes);
+    if (!list) this.free.set(buf.bytes, (list = []));
+    list.push(buf);
+  }
+
+  /** Destroys every pooled buffer not in use (e.g. after a large one-off computation). */
+  trim(): void {
+    this.flush();
+    for (const list of this.free.values()) {
+      for (const b of list) {
+        b.gpu.destroy();
+        this.stats.buffersDestroyed++;
+        this.stats.buffersLive--;
+        this.stats.bytesLive -= b.bytes;
+      }
+    }
+    this.free.clear();
+    this.bindGroups.clear();
+  }
+
+  /** Writes host data into a buffer, in order with the commands recorded so far. */
+  upload(dst: PooledBuffer, offset: number, data: ArrayBufferView): void {
+    this.checkAlive();
+    const bytes = data.byteLength;
+    if (offset + bytes > dst.bytes) throw new FlowGpuError(`upload of ${bytes} bytes at ${offset} overflows a ${dst.bytes}-byte buffer`);
+    const padded = (bytes + 3) & ~3;
+    const src = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, bytes);
+    if (!this.encoder) {
+      if (padded === bytes) this.device.queue.writeBuffer(dst.gpu, offset, src);
+      else {
+        const tmp = new Uint8Array(padded);
+        tmp.set(src);
+        this.device.queue.writeBuffer(dst.gpu, offset, tmp);
+      }
+      return;
+    }
+    // Commands are pending: stage and copy inside the encoder to keep the order.
+    const staging = this.alloc(padded);
+    const tmp = new Uint8Array(padded);
+    tmp.set(src);
+    this.device.queue.writeBuffer(staging.gpu, 0, tmp);
+    this.copy(staging, 0, dst, offset, padded);
+    this.pendingRelease.push(staging);
+  }
+
+  /** Fills a byte range with zeros, in order with pending commands. */
+  clear(dst: PooledBuffer, offset: number, size: number): void {
+    const enc = this.getEncoder();
+    this.endPass();
+    enc.clearBuffer(dst.gpu, offset, (size + 3) & ~3);
+  }
+
+  copy(src: PooledBuffer, srcOffset: number, dst: PooledBuffer, dstOffset: number, size: number): void {
+    const enc = this.getEncoder();
+    this.endPass();
+    enc.copyBufferToBuffer(src.gpu, srcOffset, dst.gpu, dstOffset, (size + 3) & ~3);
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  dispatch(fam: KernelFamily, entry: string, spec: DispatchSpec): void {
+    this.checkAlive();
+    const info = fam.entry(entry);
+    const label = spec.label ?? `${fam.name}.${entry}`;
+    const where = `kernel '${fam.name}.${entry}' (${label})`;
+    const wg = [spec.workgroups[0], spec.workgroups[1] ?? 1, spec.workgroups[2] ?? 1];
+    const maxWg = this.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+    for (const n of wg) {
+      if (!Number.isInteger(n) || n < 0 || n > maxWg) {
+        throw new FlowGpuError(`${where}: workgroup count ${wg.join('×')} is invalid (each at most ${maxWg})`);
+      }
+    }
+    const overrides = spec.overrides ?? {};
+    const { pipeline, layout } = this.pipelineFor(fam, entry, overrides);
+    // Check arguments against the reflected bindings before anything reaches the GPU.
+    const given = new Set(Object.keys(spec.buffers));
+    const entries: GPUBindGroupEntry[] = [];
+    let key = `${fam.name}.${entry}|${JSON.stringify(overrides)}`;
+    const align = this.limits.minStorageBufferOffsetAlignment ?? 256;
+    const writable = new Map<number, string>();
+    const usedBy = new Map<number, string>();
+    for (const b of info.bindings) {
+      if (b.kind === 'uniform') {
+        if (!b.members || !b.size) throw new FlowGpuError(`${where}: uniform '${b.name}' has no struct layout`);
+        if (this.arenaUsed >= ARENA_SLOTS) this.flush();
+        const slot = this.arenaUsed++;
+        packUniforms(where, b.members, spec.params ?? {}, this.arenaView, slot * UNIFORM_SLOT);
+        entries.push({ binding: b.binding, resource: { buffer: this.arena, offset: slot * UNIFORM_SLOT, size: b.size } });
+        key += `|u${slot}`;
+        continue;
+      }
+      const arg = spec.buffers[b.name];
+      if (!arg) throw new FlowGpuError(`${where}: missing buffer for binding '${b.name}'`);
+      given.delete(b.name);
+      if (b.elem !== 'other' && arg.elem !== b.elem) {
+        throw new FlowGpuError(`${where}: binding '${b.name}' holds ${b.elem} but was given a ${arg.elem} tensor`);
+      }
+      if (arg.size <= 0) throw new FlowGpuError(`${where}: binding '${b.name}' is empty`);
+      if (arg.offset % align !== 0) {
+        throw new FlowGpuError(`${where}: binding '${b.name}' starts at byte ${arg.offset}, not a multiple of ${align}`);
+      }
+      if (arg.offset + arg.size > arg.buffer.bytes) {
+        throw new FlowGpuError(`${where}: binding '${b.name}' range ${arg.offset}+${arg.size} overflows its ${arg.buffer.bytes}-byte buffer`);
+      }
+      const id = arg.buffer.id;
+      if (b.kind === 'read_write') {
+        if (writable.has(id) || usedBy.has(id)) {
+          throw new FlowGpuError(
+            `${where}: binding '${b.name}' is writable and shares its buffer with '${writable.get(id) ?? usedBy.get(id)}'; ` +
+              'WebGPU forbids that in one dispatch (use the read_write binding for in-place updates)',
+          );
+        }
+        writable.set(id, b.name);
+      } else if (writable.has(id)) {
+        throw new FlowGpuError(`${where}: binding '${b.name}' shares its buffer with writable binding '${writable.get(id)}'`);
+      }
+      usedBy.set(id, b.name);
+      entries.push({ binding: b.binding, resource: { buffer: arg.buffer.gpu, offset: arg.offset, size: arg.size } });
+      key += `|${id}:${arg.offset}:${arg.size}`;
+    }
+    if (given.size) throw new FlowGpuError(`${where}: unknown binding(s) ${[...given].join(', ')}`);
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      if (this.bindGroups.size > 20000) this.bindGroups.clear();
+      bg = this.device.createBindGroup({ label, layout, entries });
+      this.bindGroups.set(key, bg);
+    }
+    const pass = this.getPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bg);
+    pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
+    this.stats.dispatches++;
+    this.pendingLabels.push(label);
+    if (this.debug) this.flush();
+  }
+
+  /** Workgroup counts for `n` threads of `wgSize` in a 2-D grid (each dimension ≤ the adapter limit). */
+  grid(n: number, wgSize: number): [number, number, number] {
+    const groups = Math.ceil(n / wgSize);
+    const maxWg = this.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+    if (groups <= maxWg) return [Math.max(groups, 1), 1, 1];
+    const y = Math.ceil(groups / maxWg);
+    return [Math.ceil(groups / y), y, 1];
+  }
+
+  private getEncoder(): GPUCommandEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private getPass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.getEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  /** Submits everything recorded so far (one command buffer). */
+  flush(): void {
+    this.checkAlive();
+    if (!this.encoder) return;
+    this.endPass();
+    const labels = this.pendingLabels;
+    this.pendingLabels = [];
+    if (this.arenaUsed) this.device.queue.writeBuffer(this.arena, 0, this.arenaCpu, 0, this.arenaUsed * UNIFORM_SLOT);
+    this.arenaUsed = 0;
+    this.device.pushErrorScope('validation');
+    this.device.pushErrorScope('out-of-memory');
+    this.device.queue.submit([this.encoder.finish()]);
+    const oom = this.device.popErrorScope();
+    const val = this.device.popErrorScope();
+    const describe = () =>
+      labels.length <= 8 ? labels.join(', ') : `${labels.slice(0, 4).join(', ')}, … ${labels.slice(-3).join(', ')} (${labels.length} dispatches)`;
+    this.errorChecks.push(
+      Promise.all([oom, val]).then(([o, v]) => {
+        if (o) this.asyncError ??= new FlowGpuError(`GPU out of memory in a submit of [${describe()}]: use a smaller batch or model. (${o.message})`);
+        if (v) this.asyncError ??= new FlowGpuError(`WebGPU validation error in a submit of [${describe()}]: ${v.message}`);
+      }),
+    );
+    this.encoder = null;
+    this.stats.submits++;
+    for (const b of this.pendingRelease) this.release(b);
+    this.pendingRelease = [];
+  }
+
+  /** Waits for all submitted work and throws the first asynchronous error, if any. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.raceLost(this.device.queue.onSubmittedWorkDone());
+    await this.checkErrors();
+  }
+
+  private async checkErrors(): Promise<void> {
+    const checks = this.errorChecks;
+    this.errorChecks = [];
+    await Promise.all(checks);
+    if (this.asyncError) {
+      const e = this.asyncError;
+      this.asyncError = null;
+      throw e;
+    }
+  }
+
+  /** Copies a byte range back to the host (flushes pending work first). */
+  async read(src: PooledBuffer, offset: number, size: number): Promise<ArrayBuffer> {
+    this.checkAlive();
+    const bytes = (size + 3) & ~3;
+    const cls = sizeClass(bytes);
+    const list = this.readBuffers.get(cls) ?? [];
+    this.readBuffers.set(cls, list);
+    const staging =
+      list.pop() ?? this.device.createBuffer({ size: cls, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.getEncoder();
+    this.copy(src, offset, { gpu: staging, bytes: cls, id: -1 }, 0, bytes);
+    this.flush();
+    this.stats.readbacks++;
+    try {
+      await this.raceLost(staging.mapAsync(GPUMapMode.READ, 0, bytes));
+    } catch (e) {
+      await this.checkErrors();
+      throw e;
+    }
+    const out = staging.getMappedRange(0, bytes).slice(0, size);
+    staging.unmap();
+    list.push(staging);
+    await this.checkErrors();
+    return out;
+  }
+
+  private raceLost<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([
+      p,
+      this.device.lost.then((info) => {
+        throw new FlowGpuError(`GPU device lost (${info.reason}): ${info.message}`);
+      }),
+    ]);
+  }
+
+  private checkAlive(): void {
+    if (this.lostInfo) {
+      throw new FlowGpuError(
+        `GPU device lost (${this.lostInfo.reason}): ${this.lostInfo.message || 'no message'}. ` +
+          (this.destroyed ? 'It was destroyed; create a new one with initGpu().' : 'Restart the program; if it recurs, reduce the batch size (the driver may have reset after a long kernel).'),
+      );
+    }
+    if (this.destroyed) throw new FlowGpuError('this GPU runtime was destroyed; create a new one with initGpu()');
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    try {
+      this.flush();
+    } catch {
+      /* destroying anyway */
+    }
+    this.destroyed = true;
+    this.device.destroy();
+    void this.keepAlive;
+  }
+}
