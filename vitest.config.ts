@@ -24,6 +24,5 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    globalSetup: ['test/global-setup.ts'],
   },
 });

@@ -1,0 +1,184 @@
+/**
+ * Modules with named parameters, PyTorch style: a module's parameters are its own (in registration
+ * order) followed by its children's, named `child.param` (`net.0.weight`, `net.0.bias`, …), so a
+ * checkpoint's names and layouts are the ones `torch.nn` uses and `load_state_dict` accepts.
+ *
+ * `flatten()` moves all parameters into one GPU buffer (and their gradients into another), each
+ * starting at a 64-float boundary (WebGPU's 256-byte binding alignment), and replaces the tensors
+ * with views into it. Optimisers then update everything in one dispatch (llm.c's layout).
+ */
+import { FlowGpuError } from '../gpu/errors.js';
+import { param } from '../autograd/tape.js';
+import { fill } from '../tensor/primitives.js';
+import { empty, gpu, keep, tensor, viewInto, type Tensor } from '../tensor/tensor.js';
+
+export const PARAM_ALIGN = 64;
+
+export interface FlatParameters {
+  /** All parameters, one buffer. */
+  params: Tensor;
+  /** All gradients, same layout. */
+  grads: Tensor;
+  /** Name → element offset into the flat buffers. */
+  offsets: Map<string, number>;
+  /** Total elements including alignment padding. */
+  size: number;
+}
+
+export abstract class Module {
+  private readonly ownParams = new Map<string, Tensor>();
+  private readonly children = new Map<string, Module>();
+  private flat: FlatParameters | null = null;
+  training = true;
+
+  protected registerParameter(name: string, t: Tensor): Tensor {
+    if (this.flat) throw new FlowGpuError('cannot add parameters after flatten()');
+    param(keep(t), name);
+    this.ownParams.set(name, t);
+    return t;
+  }
+
+  /** The current tensor of one of this module's own parameters (it changes on flatten/load). */
+  protected getParameter(name: string): Tensor {
+    const t = this.ownParams.get(name);
+    if (!t) throw new FlowGpuError(`no parameter '${name}'`);
+    return t;
+  }
+
+  hasParameter(name: string): boolean {
+    return this.ownParams.has(name);
+  }
+
+  protected registerModule<M extends Module>(name: string, m: M): M {
+    this.children.set(name, m);
+    return m;
+  }
+
+  /** Parameters with their PyTorch names, in state-dict order. */
+  namedParameters(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [n, t] of this.ownParams) out.push([prefix + n, t]);
+    for (const [n, m] of this.children) out.push(...m.namedParameters(`${prefix}${n}.`));
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+
+  parameterCount(): number {
+    return this.parameters().reduce((s, t) => s + t.size, 0);
+  }
+
+  /** Replaces a parameter tensor by name (used by flatten and checkpoint loading). */
+  setParameter(name: string, t: Tensor): void {
+    const dot = name.indexOf('.');
+    if (dot >= 0 && !this.ownParams.has(name)) {
+      const child = this.children.get(name.slice(0, dot));
+      if (!child) throw new FlowGpuError(`no submodule '${name.slice(0, dot)}' for parameter '${name}'`);
+      child.setParameter(name.slice(dot + 1), t);
+      return;
+    }
+    const old = this.ownParams.get(name);
+    if (!old) throw new FlowGpuError(`no parameter '${name}'`);
+    if (old.shape.join() !== t.shape.join()) {
+      throw new FlowGpuError(`parameter '${name}' has shape [${old.shape.join(', ')}], got [${t.shape.join(', ')}]`);
+    }
+    param(keep(t), old.name);
+    this.ownParams.set(name, t);
+    old.dispose();
+  }
+
+  /** Moves every parameter into one flat buffer (and gradients into another); idempotent. */
+  flatten(): FlatParameters {
+    if (this.flat) return this.flat;
+    const named = this.namedParameters();
+    const offsets = new Map<string, number>();
+    let size = 0;
+    for (const [n, t] of named) {
+      offsets.set(n, size);
+      size += Math.ceil(t.size / PARAM_ALIGN) * PARAM_ALIGN;
+    }
+    const params = keep(empty([size]));
+    const grads = keep(empty([size]));
+    fill(params, 0);
+    fill(grads, 0);
+    const g = gpu();
+    for (const [n, t] of named) {
+      const off = offsets.get(n)!;
+      g.copy(t.pooled, t.offset * 4, params.pooled, off * 4, t.size * 4);
+      const v = viewInto(params, off, t.shape);
+      v.grad = keep(viewInto(grads, off, t.shape));
+      this.setParameter(n, v);
+    }
+    this.flat = { params, grads, offsets, size };
+    for (const m of this.children.values()) m.flat = this.flat;
+    return this.flat;
+  }
+
+  get flatParameters(): FlatParameters | null {
+    return this.flat;
+  }
+
+  /** Zeros every gradient (one fill when flattened). */
+  zeroGrad(): void {
+    if (this.flat) {
+      fill(this.flat.grads, 0);
+      return;
+    }
+    for (const t of this.parameters()) if (t.grad) fill(t.grad, 0);
+  }
+
+  train(on = true): this {
+    this.training = on;
+    for (const m of this.children.values()) m.train(on);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Releases all parameter storage. */
+  dispose(): void {
+    for (const t of this.parameters()) {
+      t.grad?.dispose();
+      t.dispose();
+    }
+    if (this.flat) {
+      this.flat.params.dispose();
+      this.flat.grads.dispose();
+    }
+  }
+}
+
+/** Deterministic generator for initialisation (mulberry32 → uniform, Box–Muller → normal). */
+export class HostRng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = (seed >>> 0) ^ 0x9e3779b9;
+  }
+  uniform(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  normal(): number {
+    const u = 1 - this.uniform();
+    const v = this.uniform();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+  /** Integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.uniform() * n);
+  }
+}
+
+/** A tensor of U(−bound, bound) values. */
+export function uniformTensor(shape: number[], bound: number, rng: HostRng): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = (2 * rng.uniform() - 1) * bound;
+  return tensor(v, shape);
+}
