@@ -89,6 +89,8 @@ export class Gpu {
   private pass: GPUComputePassEncoder | null = null;
   private pendingLabels: string[] = [];
   private pendingRelease: PooledBuffer[] = [];
+  private pendingStaging: PooledBuffer[] = [];
+  private readonly stagingFree = new Map<number, PooledBuffer[]>();
   private readonly arena: GPUBuffer;
   private readonly arenaCpu = new ArrayBuffer(UNIFORM_SLOT * ARENA_SLOTS);
   private readonly arenaView = new DataView(this.arenaCpu);
@@ -256,6 +258,14 @@ export class Gpu {
     this.bindGroups.clear();
   }
 
+  private createStaging(cls: number): PooledBuffer {
+    const gpu = this.device.createBuffer({ size: cls, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    this.stats.buffersCreated++;
+    this.stats.buffersLive++;
+    this.stats.bytesLive += cls;
+    return { gpu, bytes: cls, id: this.nextId++ };
+  }
+
   /** Writes host data into a buffer, in order with the commands recorded so far. */
   upload(dst: PooledBuffer, offset: number, data: ArrayBufferView): void {
     this.checkAlive();
@@ -272,13 +282,17 @@ export class Gpu {
       }
       return;
     }
-    // Commands are pending: stage and copy inside the encoder to keep the order.
-    const staging = this.alloc(padded);
+    // Commands are pending: stage and copy inside the encoder to keep the order. The staging buffer
+    // must not come from the shared pool: a pooled buffer may have been released while commands
+    // that still use it are pending, and writeBuffer lands before those commands run. Staging
+    // buffers have their own free list and are recycled only once their copy is submitted.
+    const cls = sizeClass(padded);
+    const staging = this.stagingFree.get(cls)?.pop() ?? this.createStaging(cls);
     const tmp = new Uint8Array(padded);
     tmp.set(src);
     this.device.queue.writeBuffer(staging.gpu, 0, tmp);
     this.copy(staging, 0, dst, offset, padded);
-    this.pendingRelease.push(staging);
+    this.pendingStaging.push(staging);
   }
 
   /** Fills a byte range with zeros, in order with pending commands. */
@@ -424,6 +438,12 @@ export class Gpu {
     this.stats.submits++;
     for (const b of this.pendingRelease) this.release(b);
     this.pendingRelease = [];
+    for (const b of this.pendingStaging) {
+      let list = this.stagingFree.get(b.bytes);
+      if (!list) this.stagingFree.set(b.bytes, (list = []));
+      list.push(b);
+    }
+    this.pendingStaging = [];
   }
 
   /** Waits for all submitted work and throws the first asynchronous error, if any. */

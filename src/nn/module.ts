@@ -6,6 +6,9 @@
  * `flatten()` moves all parameters into one GPU buffer (and their gradients into another), each
  * starting at a 64-float boundary (WebGPU's 256-byte binding alignment), and replaces the tensors
  * with views into it. Optimisers then update everything in one dispatch (llm.c's layout).
+ * `bindFlat()` instead makes a module's parameters views into an existing buffer of the same layout
+ * (a second copy of the weights, e.g. the EMA average, run through the same architecture).
+ * `loadStateDict()` / `stateDict()` move weights by PyTorch name, in place, so views stay views.
  */
 import { FlowGpuError } from '../gpu/errors.js';
 import { param } from '../autograd/tape.js';
@@ -29,6 +32,8 @@ export abstract class Module {
   private readonly ownParams = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();
   private flat: FlatParameters | null = null;
+  /** True on the module whose flatten()/bindFlat() created `flat` (children only share it). */
+  private ownsFlat = false;
   training = true;
 
   protected registerParameter(name: string, t: Tensor): Tensor {
@@ -89,31 +94,66 @@ export abstract class Module {
     old.dispose();
   }
 
-  /** Moves every parameter into one flat buffer (and gradients into another); idempotent. */
-  flatten(): FlatParameters {
-    if (this.flat) return this.flat;
-    const named = this.namedParameters();
+  /**
+   * The flat layout of this module's parameters: each starts at a PARAM_ALIGN boundary, in
+   * state-dict order. Two modules built from the same config have the same layout.
+   */
+  flatLayout(): { offsets: Map<string, number>; size: number } {
     const offsets = new Map<string, number>();
     let size = 0;
-    for (const [n, t] of named) {
+    for (const [n, t] of this.namedParameters()) {
       offsets.set(n, size);
       size += Math.ceil(t.size / PARAM_ALIGN) * PARAM_ALIGN;
     }
+    return { offsets, size };
+  }
+
+  /** Moves every parameter into one flat buffer (and gradients into another); idempotent. */
+  flatten(): FlatParameters {
+    if (this.flat) return this.flat;
+    const { offsets, size } = this.flatLayout();
     const params = keep(empty([size]));
-    const grads = keep(empty([size]));
     fill(params, 0);
-    fill(grads, 0);
     const g = gpu();
-    for (const [n, t] of named) {
+    for (const [n, t] of this.namedParameters()) {
+      g.copy(t.pooled, t.offset * 4, params.pooled, offsets.get(n)! * 4, t.size * 4);
+    }
+    return this.adopt(params, offsets, size);
+  }
+
+  /**
+   * Makes this module's parameters views into an existing flat buffer laid out as `flatLayout()`
+   * (no copy: the module computes with whatever that buffer holds). This is how a second module of
+   * the same architecture runs on another copy of the weights, e.g. the EMA weights for sampling.
+   * The module keeps its own view of `params` (disposing the module leaves the buffer alive) and
+   * gets a zeroed gradient buffer of its own.
+   */
+  bindFlat(params: Tensor): FlatParameters {
+    if (this.flat) throw new FlowGpuError('bindFlat(): this module is already flattened');
+    const { offsets, size } = this.flatLayout();
+    if (params.rank !== 1 || params.size !== size || params.dtype !== 'f32') {
+      throw new FlowGpuError(`bindFlat(): expected an f32 buffer [${size}] for this module's layout, got ${params.dtype}[${params.shape.join(', ')}]`);
+    }
+    return this.adopt(keep(viewInto(params, 0, [size])), offsets, size);
+  }
+
+  private adopt(params: Tensor, offsets: Map<string, number>, size: number): FlatParameters {
+    const grads = keep(empty([size]));
+    fill(grads, 0);
+    for (const [n, t] of this.namedParameters()) {
       const off = offsets.get(n)!;
-      g.copy(t.pooled, t.offset * 4, params.pooled, off * 4, t.size * 4);
       const v = viewInto(params, off, t.shape);
       v.grad = keep(viewInto(grads, off, t.shape));
       this.setParameter(n, v);
     }
-    this.flat = { params, grads, offsets, size };
-    for (const m of this.children.values()) m.flat = this.flat;
-    return this.flat;
+    const flat = { params, grads, offsets, size };
+    this.ownsFlat = true;
+    const share = (m: Module) => {
+      m.flat = flat;
+      for (const c of m.children.values()) share(c);
+    };
+    share(this);
+    return flat;
   }
 
   get flatParameters(): FlatParameters | null {
@@ -122,7 +162,7 @@ export abstract class Module {
 
   /** Zeros every gradient (one fill when flattened). */
   zeroGrad(): void {
-    if (this.flat) {
+    if (this.flat && this.ownsFlat) {
       fill(this.flat.grads, 0);
       return;
     }
@@ -145,10 +185,54 @@ export abstract class Module {
       t.grad?.dispose();
       t.dispose();
     }
-    if (this.flat) {
+    if (this.flat && this.ownsFlat) {
       this.flat.params.dispose();
       this.flat.grads.dispose();
     }
+  }
+
+  /**
+   * Copies host values into the parameters by PyTorch name (shapes as in `namedParameters()`),
+   * in place: views into the flat buffer stay views, so an optimiser built on it keeps working.
+   * With `strict` (default) every parameter must be given and no unknown name may appear.
+   */
+  loadStateDict(state: Record<string, ArrayLike<number>> | Map<string, ArrayLike<number>>, strict = true): void {
+    const entries = state instanceof Map ? state : new Map(Object.entries(state));
+    const named = new Map(this.namedParameters());
+    if (strict) {
+      const missing = [...named.keys()].filter((n) => !entries.has(n));
+      const unknown = [...entries.keys()].filter((n) => !named.has(n));
+      if (missing.length || unknown.length) {
+        throw new FlowGpuError(
+          `loadStateDict: ${missing.length ? `missing ${missing.join(', ')}` : ''}${missing.length && unknown.length ? '; ' : ''}` +
+            `${unknown.length ? `unexpected ${unknown.join(', ')}` : ''}`,
+        );
+      }
+    }
+    const g = gpu();
+    for (const [n, v] of entries) {
+      const t = named.get(n);
+      if (!t) continue;
+      if (v.length !== t.size) throw new FlowGpuError(`loadStateDict: '${n}' has ${t.size} elements [${t.shape.join(', ')}], got ${v.length}`);
+      g.upload(t.pooled, t.offset * 4, v instanceof Float32Array ? v : Float32Array.from(v));
+    }
+  }
+
+  /** Reads every parameter back to the host, by PyTorch name, in state-dict order. */
+  async stateDict(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    const named = this.namedParameters();
+    if (this.flat && this.ownsFlat) {
+      // one read-back for everything
+      const all = await this.flat.params.f32();
+      for (const [n, t] of named) {
+        const at = this.flat.offsets.get(n)!;
+        out.set(n, { shape: [...t.shape], data: all.slice(at, at + t.size) });
+      }
+      return out;
+    }
+    for (const [n, t] of named) out.set(n, { shape: [...t.shape], data: await t.f32() });
+    return out;
   }
 }
 
