@@ -73,7 +73,8 @@ export function vp(betaMin = 0.1, betaMax = 20): Scheduler {
   const alpha = (t: number) => Math.exp(-0.5 * T(1 - t));
   // dα/dt = α · ½ β(1 − t)   (since d/dt of −½T(1−t) = ½β(1−t))
   const dAlpha = (t: number) => alpha(t) * 0.5 * dT(1 - t);
-  const sigma = (t: number) => Math.sqrt(Math.max(0, 1 - alpha(t) ** 2));
+  // 1 − α² = 1 − exp(−T) = −expm1(−T): no cancellation as t → 1, where α → 1.
+  const sigma = (t: number) => Math.sqrt(Math.max(0, -Math.expm1(-T(1 - t))));
   return {
     name: 'vp',
     kind: 3,
