@@ -27,6 +27,17 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs `fn` recording gradients even inside `noGrad` (e.g. a divergence by VJPs while sampling). */
+export function enableGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
 /** Marks `out` as computed from `inputs` by `op`, with the given backward rule. */
 export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: GradNode['backward']): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
@@ -41,6 +52,13 @@ export function param<T extends Tensor>(t: T, name?: string): T {
   t.requiresGrad = true;
   if (name) t.name = name;
   return t;
+}
+
+/** True when another live tensor views the same storage. */
+function sharesStorage(t: Tensor): boolean {
+  // Storage is internal to tensor.ts; its reference count is the one reliable witness of a view.
+  const s = (t as unknown as { storage: { refs: number } | null }).storage;
+  return s !== null && s.refs > 1;
 }
 
 function topoOrder(root: Tensor): Tensor[] {
@@ -80,6 +98,19 @@ export function backward(root: Tensor, grad?: Tensor): void {
     throw new FlowGpuError(`backward(): the root has shape [${root.shape.join(', ')}]; pass a gradient or reduce it to a scalar first`);
   }
   const order = topoOrder(root);
+  // dispose() drops a tensor's node, so a released intermediate would silently look like a leaf
+  // and cut the gradient off: refuse instead.
+  let gone: Tensor | undefined;
+  for (const t of order) {
+    gone = t.disposed ? t : t.node?.inputs.find((i) => i.disposed);
+    if (gone) break;
+  }
+  if (gone) {
+    throw new FlowGpuError(
+      `backward(): a tensor [${gone.shape.join(', ')}]${gone.name ? ` '${gone.name}'` : ''} on the path to the root was ` +
+        'released (by tidy() or dispose()) before backward ran; call backward() inside the scope that ran the forward',
+    );
+  }
   const slots = new Map<Tensor, Tensor>();
   const refs = new Map<Tensor, number>();
   const hold = (g: Tensor) => refs.set(g, (refs.get(g) ?? 0) + 1);
@@ -105,7 +136,10 @@ export function backward(root: Tensor, grad?: Tensor): void {
         if (t.grad) {
           axpby(t.grad, g, 1, 1);
           drop(g);
-        } else if ((refs.get(g) ?? 0) > 1 || g === grad) {
+        } else if ((refs.get(g) ?? 0) > 1 || g === grad || sharesStorage(g)) {
+          // a copy when anything else can see g: another pending gradient, the caller's tensor, or
+          // (through a view, e.g. reshape's gradient) another leaf's .grad, which the in-place
+          // accumulation of a later backward() would otherwise update too
           t.grad = keep(unaryRaw('affine', g, 1, 0));
           drop(g);
         } else {
