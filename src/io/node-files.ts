@@ -1,0 +1,101 @@
+/**
+ * Node-only file helpers (fs, zlib, path): atomic writes and typed readers/writers for the pure
+ * encoders in this folder. Not part of the browser bundle; exported from src/node.ts.
+ *
+ * Atomic write: the bytes go to a temporary file in the destination's directory (same file
+ * system, so the rename cannot degrade into a copy), which is fsync'ed, then renamed over the
+ * destination, and the directory is fsync'ed (best effort) so the rename itself is durable. A
+ * crash leaves either the old file or the new one, never a torn one.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, mkdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { FlowGpuError } from '../gpu/errors.js';
+import { decodeCheckpoint, encodeCheckpoint, type CheckpointContents, type DecodedCheckpoint } from './checkpoint.js';
+import { decodeNpy, encodeNpy, type NpyArray } from './npy.js';
+import { encodePng, type RasterImage } from './png.js';
+import { decodeSafetensors, encodeSafetensors, type NamedTensor, type SafetensorsFile } from './safetensors.js';
+
+let tmpCounter = 0;
+
+/** Writes `bytes` to `path` atomically (temp file in the same directory + fsync + rename). */
+export function writeFileAtomic(path: string, bytes: Uint8Array): void {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(36)}${(tmpCounter++).toString(36)}.tmp`);
+  let fd = -1;
+  try {
+    mkdirSync(dir, { recursive: true });
+    fd = openSync(tmp, 'wx', 0o644);
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = -1;
+    renameSync(tmp, path);
+  } catch (e) {
+    if (fd >= 0) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already renamed or never created */
+    }
+    throw new FlowGpuError(`could not write ${path}: ${(e as Error).message}`);
+  }
+  try {
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    /* some file systems do not allow fsync on directories; the data itself is synced */
+  }
+}
+
+/** Reads a whole file, with a plain message when it is missing or unreadable. */
+export function readFileBytes(path: string): Uint8Array {
+  try {
+    const b = readFileSync(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new FlowGpuError(`${path}: no such file`);
+    if (code === 'EISDIR') throw new FlowGpuError(`${path}: is a directory, not a file`);
+    throw new FlowGpuError(`could not read ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** node:zlib deflate for encodePng (level 6: plots compress ≈20–100× at a few ms each). */
+export function zlibDeflate(raw: Uint8Array): Uint8Array {
+  const b = deflateSync(raw, { level: 6 });
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function writePng(path: string, img: RasterImage): void {
+  writeFileAtomic(path, encodePng(img, zlibDeflate));
+}
+
+export function writeNpy(path: string, data: Float32Array | Int32Array, shape: readonly number[]): void {
+  writeFileAtomic(path, encodeNpy(data, shape));
+}
+
+export function readNpy(path: string): NpyArray {
+  return decodeNpy(readFileBytes(path), path);
+}
+
+export function writeSafetensors(path: string, tensors: readonly NamedTensor[], metadata: Record<string, string> | null = {}): void {
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+export function readSafetensors(path: string): SafetensorsFile {
+  return decodeSafetensors(readFileBytes(path), path);
+}
+
+export function writeCheckpoint(path: string, c: CheckpointContents): void {
+  writeFileAtomic(path, encodeCheckpoint(c));
+}
+
+export function readCheckpoint(path: string): DecodedCheckpoint {
+  return decodeCheckpoint(readFileBytes(path), path);
+}
