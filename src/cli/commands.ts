@@ -1,10 +1,10 @@
 /** The subcommands of `flowgpu`; each takes its argv tail and returns an exit code. */
 import { parseArgs } from 'node:util';
 import { destroyGpu, initGpu } from '../index.js';
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { UsageError } from './errors.js';
+import { TOY_HELP, trainToy } from './toy.js';
+import { evalToy, nll, SAMPLE_HELP, sampleToyCkpt } from './toycmds.js';
+export { UsageError };
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -48,6 +48,48 @@ async function info(argv: string[]): Promise<number> {
   }
 }
 
+async function train(argv: string[]): Promise<number> {
+  const [what, ...rest] = argv;
+  if (what === 'toy') return trainToy(rest);
+  throw new UsageError(`flowgpu train: say what to train: 'flowgpu train toy …'${what ? ` (got '${what}')` : ''}\n\n${TOY_HELP}`);
+}
+
+async function sampleCmd(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(SAMPLE_HELP);
+    return 0;
+  }
+  await initGpu();
+  try {
+    await sampleToyCkpt(argv);
+    return 0;
+  } finally {
+    destroyGpu();
+  }
+}
+
+async function nllCmd(argv: string[]): Promise<number> {
+  await initGpu();
+  try {
+    return await nll(argv);
+  } finally {
+    destroyGpu();
+  }
+}
+
+async function evalCmd(argv: string[]): Promise<number> {
+  const [what, ...rest] = argv;
+  if (what === 'toy') {
+    await evalToy(rest);
+    return 0;
+  }
+  throw new UsageError(`usage: flowgpu eval toy SAMPLES.npy --dataset NAME${what ? ` (got '${what}')` : ''}`);
+}
+
 export const COMMANDS: Record<string, Command> = {
   info,
+  train,
+  sample: sampleCmd,
+  nll: nllCmd,
+  eval: evalCmd,
 };

@@ -173,6 +173,9 @@ export class Gpu {
         visibility: GPUShaderStage.COMPUTE,
         buffer: {
           type: b.kind === 'uniform' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage',
+          // The uniform slice moves through the arena from dispatch to dispatch: a dynamic offset
+          // keeps the bind group itself reusable.
+          hasDynamicOffset: b.kind === 'uniform',
         } as GPUBufferBindingLayout,
       })),
     });
@@ -331,14 +334,15 @@ export class Gpu {
     const align = this.limits.minStorageBufferOffsetAlignment ?? 256;
     const writable = new Map<number, string>();
     const usedBy = new Map<number, string>();
+    const dynamicOffsets: number[] = [];
     for (const b of info.bindings) {
       if (b.kind === 'uniform') {
         if (!b.members || !b.size) throw new FlowGpuError(`${where}: uniform '${b.name}' has no struct layout`);
         if (this.arenaUsed >= ARENA_SLOTS) this.flush();
         const slot = this.arenaUsed++;
         packUniforms(where, b.members, spec.params ?? {}, this.arenaView, slot * UNIFORM_SLOT);
-        entries.push({ binding: b.binding, resource: { buffer: this.arena, offset: slot * UNIFORM_SLOT, size: b.size } });
-        key += `|u${slot}`;
+        entries.push({ binding: b.binding, resource: { buffer: this.arena, offset: 0, size: b.size } });
+        dynamicOffsets.push(slot * UNIFORM_SLOT);
         continue;
       }
       const arg = spec.buffers[b.name];
@@ -379,7 +383,7 @@ export class Gpu {
     }
     const pass = this.getPass();
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bg);
+    pass.setBindGroup(0, bg, dynamicOffsets);
     pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
     this.stats.dispatches++;
     this.pendingLabels.push(label);

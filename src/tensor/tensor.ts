@@ -169,9 +169,13 @@ export function tidy<T>(fn: () => T): T {
     if (result && typeof (result as { then?: unknown }).then === 'function') {
       throw new FlowGpuError('tidy() takes a synchronous function; read tensors back after it returns');
     }
-  } finally {
+  } catch (e) {
+    // An error inside the scope still releases what the scope created.
     scopes.pop();
+    for (const t of scope) t.dispose();
+    throw e;
   }
+  scopes.pop();
   const survivors = new Set<Tensor>();
   collectTensors(result, survivors);
   const parent = scopes[scopes.length - 1];
