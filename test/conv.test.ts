@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { FlowGpuError, tensor, tidy } from '../src/index.js';
+import { conv2d, convOutSize } from '../src/autograd/conv.js';
+import { Conv2d, Embedding } from '../src/nn/conv.js';
+import { HostRng } from '../src/nn/module.js';
+import { checkOp, expectClose, Rng, size, useGpu } from './helpers.js';
+
+useGpu();
+
+/** float64 reference: cross-correlation with zero padding, PyTorch's conv2d. */
+function refConv(
+  x: Float64Array, w: Float64Array, b: Float64Array | null,
+  [n, ci, h, wd]: number[], [co, , k]: number[], s: number, p: number,
+): Float64Array {
+  const oh = convOutSize(h, k, s, p);
+  const ow = convOutSize(wd, k, s, p);
+  const y = new Float64Array(n * co * oh * ow);
+  for (let b0 = 0; b0 < n; b0++)
+    for (let o = 0; o < co; o++)
+      for (let oy = 0; oy < oh; oy++)
+        for (let ox = 0; ox < ow; ox++) {
+          let acc = b ? b[o] : 0;
+          for (let c = 0; c < ci; c++)
+            for (let ky = 0; ky < k; ky++)
+              for (let kx = 0; kx < k; kx++) {
+                const iy = oy * s - p + ky;
+                const ix = ox * s - p + kx;
+                if (iy < 0 || ix < 0 || iy >= h || ix >= wd) continue;
+                acc += x[((b0 * ci + c) * h + iy) * wd + ix] * w[((o * ci + c) * k + ky) * k + kx];
+              }
+          y[((b0 * co + o) * oh + oy) * ow + ox] = acc;
+        }
+  return y;
+}
+
+describe('conv2d', () => {
+  // [x shape, weight shape, stride, padding]: odd sizes, both strides, 3×3 and 1×1, tiles crossed
+  // (GEMM rows > 64, output channels > 64) and a weight-gradient reduction long enough to split.
+  const cases: [number[], number[], number, number][] = [
+    [[2, 3, 5, 7], [4, 3, 3, 3], 1, 1],
+    [[1, 2, 6, 5], [3, 2, 3, 3], 2, 1],
+    [[2, 3, 7, 7], [5, 3, 1, 1], 1, 0],
+    [[1, 4, 9, 6], [2, 4, 1, 1], 2, 0],
+    [[2, 2, 5, 5], [3, 2, 3, 3], 1, 0],
+    [[1, 3, 7, 5], [2, 3, 3, 3], 2, 0],
+    [[2, 5, 9, 8], [70, 5, 3, 3], 1, 1],
+    [[3, 2, 16, 16], [3, 2, 3, 3], 1, 1],
+  ];
+  for (const [xs, ws, s, p] of cases) {
+    for (const withBias of [true, false]) {
+      it(`x ${xs} w ${ws} stride ${s} pad ${p}${withBias ? ' + bias' : ''}: forward and backward vs float64`, async () => {
+        const rng = new Rng(size(xs) + 31 * size(ws) + s + 7 * p);
+        const kdim = ws[1] * ws[2] * ws[3];
+        const inputs = [
+          { shape: xs, data: rng.array(size(xs)) },
+          { shape: ws, data: rng.array(size(ws), () => rng.normal() / Math.sqrt(kdim)) },
+        ];
+        if (withBias) inputs.push({ shape: [ws[0]], data: rng.array(ws[0]) });
+        await checkOp({
+          name: `conv2d ${xs} * ${ws} s${s} p${p}`,
+          inputs,
+          gpu: (x, w, b) => conv2d(x, w, b, { stride: s, padding: p }),
+          ref: (x, w, b) => refConv(x, w, b ?? null, xs, ws, s, p),
+          // f32 dot products of length K = C_in·k² (≤ 45 here) of O(1) terms: |err| ≲ K·2⁻²⁴·Σ|a·b| ≈ 1e-6
+          tol: { rtol: 1e-5, atol: 1e-5 },
+          // the weight gradient sums N·OH·OW (up to 768) products of O(1) terms: ≈ 768·6e-8 ≈ 5e-5
+          gradTol: { rtol: 1e-4, atol: 2e-4 },
+          fdSamples: 24,
+        });
+      });
+    }
+  }
+
+  it('rejects mismatched shapes before dispatch', () => {
+    tidy(() => {
+      const x = tensor(new Float32Array(2 * 3 * 4 * 4), [2, 3, 4, 4]);
+      expect(() => conv2d(x, tensor(new Float32Array(4 * 2 * 9), [4, 2, 3, 3]))).toThrow(FlowGpuError);
+      expect(() => conv2d(x, tensor(new Float32Array(4 * 3 * 9), [4, 3, 3, 3]), tensor([1, 2]))).toThrow(/bias must be \[4\]/);
+      expect(() => conv2d(x, tensor(new Float32Array(4 * 3 * 25), [4, 3, 5, 5]))).toThrow(/does not fit/);
+      expect(() => conv2d(x.view([6, 4, 4]), tensor(new Float32Array(4 * 3 * 9), [4, 3, 3, 3]))).toThrow(/\[N, C, H, W\]/);
+    });
+  });
+
+  it('the Conv2d module: PyTorch names, shapes and bounds, stride-2 forward with its own parameters', async () => {
+    const m = new Conv2d(3, 5, 3, { stride: 2, padding: 1, rng: new HostRng(4) });
+    expect(m.namedParameters().map(([n, t]) => [n, t.shape])).toEqual([['weight', [5, 3, 3, 3]], ['bias', [5]]]);
+    const w = Float64Array.from(await m.weight.f32());
+    const b = Float64Array.from(await m.bias!.f32());
+    const bound = 1 / Math.sqrt(27); // kaiming_uniform(a=√5) and the bias default: U(±1/√fan_in)
+    expect(Math.max(...w.map(Math.abs), ...b.map(Math.abs))).toBeLessThanOrEqual(bound);
+    const rng = new Rng(3);
+    const xs = [2, 3, 7, 6];
+    const x = rng.array(size(xs));
+    const y = tidy(() => m.forward(tensor(Float32Array.from(x), xs)));
+    expect(y.shape).toEqual([2, 5, 4, 3]);
+    expectClose(await y.f32(), refConv(x, w, b, xs, [5, 3, 3, 3], 2, 1), { rtol: 1e-5, atol: 1e-5 }, 'Conv2d module');
+    y.dispose();
+    m.dispose();
+  });
+
+  it('the Embedding module looks rows up by i32 index', async () => {
+    const e = new Embedding(4, 3, { rng: new HostRng(1) });
+    const table = await e.weight.f32();
+    const y = tidy(() => e.forward(tensor([3, 0, 3], [3], 'i32')));
+    expect([...(await y.f32())]).toEqual([...table.subarray(9, 12), ...table.subarray(0, 3), ...table.subarray(9, 12)]);
+    y.dispose();
+    e.dispose();
+  });
+});
