@@ -8,8 +8,10 @@
 // Forward and backward of each op sit side by side in `f` and `df`; the backward recomputes from x
 // (cheaper than keeping y alive, and exact for every op here).
 // Numerics: sigmoid and tanh are written in the form that cannot overflow (exp of a non-positive
-// argument only); pow handles negative bases with integer exponents and 0^a explicitly, because
-// WGSL's pow is undefined for x ≤ 0.
+// argument only); tanh uses a series near 0 and derivatives avoid 1 − s / 1 − t² cancellation, so
+// values and gradients keep relative accuracy in the tails (sigmoid(±50), tanh'(20), gelu(−6)).
+// pow handles negative bases with integer exponents and 0^a explicitly, because WGSL's pow is
+// undefined for x ≤ 0.
 
 struct Params { n: u32, a: f32, b: f32, _pad: u32 }
 
@@ -31,9 +33,23 @@ fn sigmoid(v: f32) -> f32 {
   return e / (1.0 + e);
 }
 
+// Near 0 the exp form cancels in 1 − e^{−2|v|} (tanh(1e-30) came out as 3e-8), so |v| < 0.25
+// uses the Taylor series to v¹¹ (the next term is < 3e-10 relative there).
 fn tanh_stable(v: f32) -> f32 {
-  let t = exp(-2.0 * abs(v));
+  let z = abs(v);
+  if (z < 0.25) {
+    let v2 = v * v;
+    return v * (1.0 + v2 * (-0.33333334 + v2 * (0.13333334 + v2 * (-0.053968254 + v2 * (0.021869488 + v2 * -0.0088632355)))));
+  }
+  let t = exp(-2.0 * z);
   return sign(v) * (1.0 - t) / (1.0 + t);
+}
+
+// 1 − tanh²(v) = 4e/(1 + e)², e = e^{−2|v|}: no cancellation, so the tails keep relative accuracy.
+fn sech2(v: f32) -> f32 {
+  let e = exp(-2.0 * abs(v));
+  let d = 1.0 + e;
+  return 4.0 * e / (d * d);
 }
 
 fn is_int(a: f32) -> bool { return floor(a) == a; }
@@ -64,7 +80,8 @@ fn f(v: f32) -> f32 {
     case 5u: { return abs(v); }
     case 6u: { return max(v, 0.0); }
     case 7u: { return v * sigmoid(v); }
-    case 8u: { return 0.5 * v * (1.0 + tanh_stable(GELU_C * (v + GELU_K * v * v * v))); }
+    // 0.5·(1 + tanh u) = sigmoid(2u): same function, without the cancellation for negative v
+    case 8u: { return v * sigmoid(2.0 * GELU_C * (v + GELU_K * v * v * v)); }
     case 9u: { return sigmoid(v); }
     case 10u: { return tanh_stable(v); }
     case 11u: { return sin(v); }
@@ -84,14 +101,18 @@ fn df(v: f32) -> f32 {
     case 4u: { return p.a * pow_real(v, p.a - 1.0); }
     case 5u: { return sign(v); }
     case 6u: { return select(0.0, 1.0, v > 0.0); }
-    case 7u: { let s = sigmoid(v); return s * (1.0 + v * (1.0 - s)); }
+    // 1 − sigmoid(v) is computed as sigmoid(−v): exact in the tails where 1 − s would round to 0
+    case 7u: { let s = sigmoid(v); return s * (1.0 + v * sigmoid(-v)); }
     case 8u: {
-      let u = GELU_C * (v + GELU_K * v * v * v);
-      let t = tanh_stable(u);
-      return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_K * v * v);
+      // |v| > 10: sigmoid(2u) is 0 or 1 to f32 precision and the second term < 1e-35; returning
+      // the limit also avoids 0·inf = NaN once v² overflows.
+      if (abs(v) > 10.0) { return select(0.0, 1.0, v > 0.0); }
+      let w = 2.0 * GELU_C * (v + GELU_K * v * v * v);
+      let s = sigmoid(w);
+      return s + v * s * sigmoid(-w) * 2.0 * GELU_C * (1.0 + 3.0 * GELU_K * v * v);
     }
-    case 9u: { let s = sigmoid(v); return s * (1.0 - s); }
-    case 10u: { let t = tanh_stable(v); return 1.0 - t * t; }
+    case 9u: { return sigmoid(v) * sigmoid(-v); }
+    case 10u: { return sech2(v); }
     case 11u: { return cos(v); }
     case 12u: { return -sin(v); }
     case 13u: { return p.a; }

@@ -5,6 +5,7 @@
 //   Visits every index of p.shape (rank ≤ 8, two vec4u, outermost first) and copies
 //   x[p.x_off + Σ idx·p.sx] to y[p.y_off + Σ idx·p.sy]. Permute = permuted input strides;
 //   broadcast = stride 0; slice = offset + strides; concat = one copy per piece into a slice of y.
+//   strided_copy_i32 does the same for i32 tensors (bindings x_i32, y_i32).
 // gather_rows — table [V, D] f32, idx [N] i32 → y [N, D]; out-of-range indices write NaN rows so
 //   a bad label shows up instead of silently reading another row.
 // scatter_rows — backward of gather_rows: gt [V, D] = Σ_{n: idx[n]=v} gy[n, :]. One thread per
@@ -35,10 +36,8 @@ var<private> NEG_INF_BITS: u32 = 0xff800000u;
 
 fn dim(v: array<vec4u, 2>, k: u32) -> u32 { return v[k / 4u][k % 4u]; }
 
-@compute @workgroup_size(WG)
-fn strided_copy(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= p.n) { return; }
+// Source and destination element of the i-th index of p.shape.
+fn strided_index(i: u32) -> vec2u {
   var rem = i;
   var ix = p.x_off;
   var iy = p.y_off;
@@ -49,7 +48,28 @@ fn strided_copy(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
     ix += q * dim(p.sx, k - 1u);
     iy += q * dim(p.sy, k - 1u);
   }
-  y[iy] = x[ix];
+  return vec2u(ix, iy);
+}
+
+@compute @workgroup_size(WG)
+fn strided_copy(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) { return; }
+  let at = strided_index(i);
+  y[at.y] = x[at.x];
+}
+
+// The same for i32 tensors (labels, indices): copied as integers, so every bit pattern survives
+// (moving them through f32 registers could canonicalise the ones that read as NaN).
+@group(0) @binding(6) var<storage, read> x_i32: array<i32>;
+@group(0) @binding(7) var<storage, read_write> y_i32: array<i32>;
+
+@compute @workgroup_size(WG)
+fn strided_copy_i32(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) { return; }
+  let at = strided_index(i);
+  y_i32[at.y] = x_i32[at.x];
 }
 
 struct RowParams { n: u32, d: u32, v: u32, _pad: u32 }

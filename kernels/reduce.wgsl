@@ -4,9 +4,12 @@
 // Each thread reduces one chunk of `p.chunk` consecutive entries along R for one (outer, inner)
 // pair. With chunks = 1 this is the whole reduction; for long axes the host runs two passes
 // (R → chunks → 1) so that enough threads are busy.
-// OP (override): 0 sum (Neumaier-compensated, so the error does not grow with R), 1 max.
+// OP (override): 0 sum (Neumaier-compensated, so the error does not grow with R), 1 max (a NaN
+// anywhere in the chunk gives NaN, detected on the bits).
 // Why compensated: one thread summing 4096 f32 values has a worst-case error of ~R·2⁻²⁴ relative
-// to Σ|x|; compensation brings it to ~2⁻²⁴, the same as a float64 sum rounded once.
+// to Σ|x|; compensation brings it to ~2⁻²⁴·|S|, the same as a float64 sum rounded once. The
+// two-pass path rounds each partial once more: ≤ 2⁻²⁴·(|S| + Σ|partials|) ≤ 2·2⁻²⁴·Σ|x|
+// (test/ops-reduce.test.ts holds it to that).
 
 struct Params { outer: u32, r: u32, inner: u32, chunk: u32, chunks: u32, _p0: u32, _p1: u32, _p2: u32 }
 
@@ -45,11 +48,14 @@ fn reduce_axis(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
     y[t] = s + comp;
   } else {
     var m = bitcast<f32>(NEG_INF_BITS); // -inf
+    var nan = false;
     for (var r = r0; r < r1; r++) {
       let v = x[base + r * p.inner];
-      // NaN propagates, as in NumPy
-      if (v > m || v != v) { m = v; }
+      // NaN propagates, as in NumPy. Tested on the bits: WGSL lets compilers assume floats are
+      // never NaN, and llvmpipe folds `v != v` to false.
+      nan = nan || (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+      m = max(m, v);
     }
-    y[t] = m;
+    y[t] = select(m, bitcast<f32>(NAN_BITS), nan);
   }
 }

@@ -116,36 +116,48 @@ function pickIndices(n: number, k: number, rng: Rng): number[] {
 /** Forward against the float64 reference, backward against float64 central differences. */
 export async function checkOp(c: OpCase, rng = new Rng(7)): Promise<void> {
   const wantOut = c.ref(...c.inputs.map((i) => i.data));
+  // upstream gradient w: L = Σ w ⊙ out. Forward and backward run in one tidy() scope, as in a
+  // training step: a composite op's intermediates (mean's sum, cross-entropy's log-softmax) are
+  // released when the scope ends, so backward cannot run after it.
+  const w = c.skipGrad ? new Float64Array(0) : rng.array(wantOut.length);
+  let backwardError: unknown = null;
   const { out, grads } = tidy(() => {
     const xs = c.inputs.map((i) => {
       const t = tensor(Float32Array.from(i.data), i.shape);
       t.requiresGrad = !c.skipGrad && i.grad !== false;
       return t;
     });
-    return { out: c.gpu(...xs), grads: xs };
+    const y = c.gpu(...xs);
+    if (!c.skipGrad) {
+      try {
+        backward(sum(mul(y, tensor(Float32Array.from(w), y.shape))));
+      } catch (e) {
+        backwardError = e; // reported after the forward comparison
+      }
+    }
+    return { out: y, grads: xs };
   });
   const got = await out.data();
   expectClose(got, wantOut, c.tol, `${c.name} forward`);
+  if (backwardError) throw backwardError;
   if (c.skipGrad) {
     out.dispose();
     grads.forEach((t) => t.dispose());
     return;
   }
-  // upstream gradient w: L = Σ w ⊙ out
-  const w = rng.array(wantOut.length);
-  tidy(() => {
-    const wt = tensor(Float32Array.from(w), out.shape);
-    backward(sum(mul(out, wt)));
-  });
   const gt = c.gradTol ?? { rtol: c.tol.rtol * 10, atol: c.tol.atol * 10 };
   for (let k = 0; k < c.inputs.length; k++) {
     if (c.inputs[k].grad === false) continue;
     const x = c.inputs[k].data;
     const fd = new Float64Array(x.length);
-    const L = (xs: Float64Array[]) => {
-      const o = c.ref(...xs);
+    // L(x+) − L(x−) summed as Σ w·(o+ − o−): outputs that do not depend on x[i] cancel exactly,
+    // so the difference carries only the float64 noise of the outputs that do (taking L(x+) − L(x−)
+    // of two full sums instead costs Σ|w·o|·2⁻⁵²/h, which swamps small gradient elements).
+    const dL = (xp: Float64Array[], xm: Float64Array[]) => {
+      const op = c.ref(...xp);
+      const om = c.ref(...xm);
       let s = 0;
-      for (let i = 0; i < o.length; i++) s += w[i] * o[i];
+      for (let i = 0; i < op.length; i++) s += w[i] * (op[i] - om[i]);
       return s;
     };
     const picks = pickIndices(x.length, c.fdSamples ?? 48, rng);
@@ -157,7 +169,7 @@ export async function checkOp(c: OpCase, rng = new Rng(7)): Promise<void> {
       xm[i] -= h;
       const argsP = c.inputs.map((inp, j) => (j === k ? xp : inp.data));
       const argsM = c.inputs.map((inp, j) => (j === k ? xm : inp.data));
-      fd[i] = (L(argsP) - L(argsM)) / (2 * h);
+      fd[i] = dL(argsP, argsM) / (2 * h);
     }
     const g = grads[k].grad;
     expect(g, `${c.name}: input ${k} got no gradient`).toBeTruthy();

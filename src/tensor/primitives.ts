@@ -231,6 +231,13 @@ export function reduceRaw(op: 'sum' | 'max', x: Tensor, axes?: number | readonly
     fill(z, 0);
     return z;
   }
+  // Nothing to reduce (rank 0, or axes = []): a copy, never a view of x (x may be disposed by its
+  // owner, and an in-place update of the result must not write through to x).
+  if (ax.length === 0) {
+    const y = empty(outShape);
+    if (x.size) copyFlat(x, y);
+    return y;
+  }
   // Merge runs of adjacent reduced axes, then reduce the runs from the innermost out.
   let cur = x;
   let shape = [...x.shape];
@@ -264,6 +271,11 @@ export function reduceRaw(op: 'sum' | 'max', x: Tensor, axes?: number | readonly
   const out = cur.view(outShape);
   cur.dispose();
   return out;
+}
+
+/** y ← x element for element (same number of elements, both contiguous). */
+function copyFlat(x: Tensor, y: Tensor): void {
+  stridedCopy(x, y, [x.size], [1], 0, [1], 0, 'copy');
 }
 
 // ------------------------------------------------------------------ matmul
@@ -357,9 +369,11 @@ function stridedCopy(
   const n = sizeOf(shape);
   if (n === 0) return;
   const col = collapse(shape, [sx, sy]);
-  run(kernel('layout'), 'strided_copy', {
-    inputs: { x },
-    outputs: { y },
+  const i32 = x.dtype === 'i32';
+  if (y.dtype !== x.dtype) throw new FlowGpuError(`${label}: cannot copy ${x.dtype} into ${y.dtype}`);
+  run(kernel('layout'), i32 ? 'strided_copy_i32' : 'strided_copy', {
+    inputs: i32 ? { x_i32: x } : { x },
+    outputs: i32 ? { y_i32: y } : { y },
     params: { n, rank: col.shape.length, x_off: xOff, y_off: yOff, shape: pack8(col.shape, label), sx: pack8(col.strides[0], label), sy: pack8(col.strides[1], label) },
     workgroups: gpu().grid(n, WG),
     label,
