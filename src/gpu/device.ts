@@ -4,7 +4,7 @@
  * never load it). The object Dawn's `create()` returns must stay referenced for the device's whole
  * life (node aborts in a futex error when it is collected), so it is kept on the result.
  */
-import { FlowGpuError, NO_ADAPTER_HELP } from './errors.js';
+import { FlowGpuError, NO_ADAPTER_HELP, NO_BROWSER_ADAPTER_HELP } from './errors.js';
 
 export interface AcquireOptions {
   powerPreference?: GPUPowerPreference;
@@ -62,7 +62,7 @@ export async function acquireDevice(opts: AcquireOptions = {}): Promise<Acquired
   const browser = isBrowserGpu();
   const gpu = browser ?? (await nodeGpu(opts.dawnFlags ?? []));
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
-  if (!adapter) throw new FlowGpuError(NO_ADAPTER_HELP);
+  if (!adapter) throw new FlowGpuError(browser && typeof process === 'undefined' ? NO_BROWSER_ADAPTER_HELP : NO_ADAPTER_HELP);
   const features = [...adapter.features] as GPUFeatureName[];
   const requiredFeatures = (opts.wantFeatures ?? []).filter((f) => features.includes(f));
   // The defaults are small (128 MiB storage bindings, 16 KiB workgroup memory): ask for all the

@@ -6,6 +6,11 @@ export class FlowGpuError extends Error {
   }
 }
 
+export const NO_BROWSER_ADAPTER_HELP =
+  'This browser exposes navigator.gpu but offered no WebGPU adapter. Enable WebGPU: Chrome/Edge 113+ ' +
+  'on a supported GPU, or start Chromium with --enable-unsafe-webgpu (on Linux also check that a Vulkan ' +
+  'driver is installed; headless machines without a GPU can use SwiftShader with --enable-unsafe-swiftshader).';
+
 export const NO_ADAPTER_HELP =
   'No WebGPU adapter was found. flowgpu needs a GPU driver with Vulkan (Linux), Metal (macOS) or ' +
   'D3D12 (Windows). On a Linux machine without a GPU install Mesa\'s software Vulkan driver, ' +
