@@ -46,15 +46,21 @@ export function unbroadcast(g: T, shape: Shape): T {
 // ------------------------------------------------------------------ arithmetic with broadcasting
 
 export function add(a: T, b: T): T {
-  return record(binaryRaw('add', a, b), 'add', [a, b], (g) => [unbroadcast(g, a.shape), unbroadcast(g, b.shape)]);
+  return record(binaryRaw('add', a, b), 'add', [a, b], (g) => [
+    a.requiresGrad ? unbroadcast(g, a.shape) : null,
+    b.requiresGrad ? unbroadcast(g, b.shape) : null,
+  ]);
 }
 
 export function sub(a: T, b: T): T {
   return record(binaryRaw('sub', a, b), 'sub', [a, b], (g) => {
-    const nb = unaryRaw('neg', g);
-    const gb = unbroadcast(nb, b.shape);
-    if (gb !== nb) nb.dispose();
-    return [unbroadcast(g, a.shape), gb];
+    let gb: T | null = null;
+    if (b.requiresGrad) {
+      const nb = unaryRaw('neg', g);
+      gb = unbroadcast(nb, b.shape);
+      if (gb !== nb) nb.dispose();
+    }
+    return [a.requiresGrad ? unbroadcast(g, a.shape) : null, gb];
   });
 }
 
