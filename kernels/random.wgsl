@@ -22,7 +22,7 @@
 //     sin, cos differ in the last bits); uniforms and raw words are.
 //
 // Everything above the line `// ==== entry points ====` is a library with no bindings: other
-// families (flow, sinkhorn) are registered as that library followed by their own file.
+// families (flow, sinkhorn, sde) are registered as that library followed by their own file.
 
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;

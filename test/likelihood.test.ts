@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  add, bitsPerDim, dequantize, logLikelihood, matmul, mul, param, sub, tensor, type Tensor, type VelocityField,
+  add, bitsPerDim, dequantize, logLikelihood, matmul, mul, normalsCpu, param, STREAM, sub, tensor, tidy, uniformsCpu,
+  type Tensor, type VelocityField,
 } from '../src/index.js';
+import { hutchinsonProbes } from '../src/flow/likelihood.js';
 import { Rng, useGpu } from './helpers.js';
 
 const { gpu } = useGpu();
@@ -117,6 +119,29 @@ describe('logLikelihood with Hutchinson probes', () => {
   const pts = PTS.slice(0, NP * D);
   const rows = Array.from({ length: NP * REP }, (_, r) => Array.from(pts.slice(D * Math.floor(r / REP), D * Math.floor(r / REP) + D))).flat();
 
+  it('draws probe j from the shared generator at (seed, step j, STREAM.hutchinson)', async () => {
+    const [rows, cols, k, seed] = [5, 7, 3, 9]; // 35 values: the last Philox call is partly used
+    const got = await Promise.all(
+      (['rademacher', 'gaussian'] as const).map(async (probe) => {
+        const ps = tidy(() => hutchinsonProbes([rows, cols], k, probe, seed));
+        const values = await Promise.all(ps.map((t) => t.f32()));
+        ps.forEach((t) => t.dispose());
+        expect(ps.map((t) => t.shape)).toEqual(Array(k).fill([rows, cols]));
+        return values;
+      }),
+    );
+    const [rad, gauss] = got;
+    for (let j = 0; j < k; j++) {
+      // Rademacher: sign(u − ½) of the shared uniforms, exact.
+      const u = uniformsCpu(rows * cols, seed, j, STREAM.hutchinson);
+      expect(Array.from(rad[j]), `probe ${j}`).toEqual(Array.from(u, (v) => (v > 0.5 ? 1 : -1)));
+      // Gaussian: the shared normal transform, within WGSL's worst-case log/sin/cos error
+      // (5e-3 per element, as in test/random.test.ts); a probe from another counter is off by O(1).
+      const z = normalsCpu(rows * cols, seed, j, STREAM.hutchinson);
+      gauss[j].forEach((v, i) => expect(Math.abs(v - z[i]), `probe ${j} element ${i}`).toBeLessThan(5e-3));
+    }
+  });
+
   for (const [probe, probes, theory] of [
     ['rademacher', 1, 2 * offDiag],
     ['gaussian', 1, 2 * frob],
@@ -156,7 +181,7 @@ describe('bits per dimension', () => {
     expect(bitsPerDim(0, 784, { scale: 2 })).toBeCloseTo(7, 12);
   });
 
-  it('dequantises pixel k/255 uniformly into [k/256, (k+1)/256), then rescales', async () => {
+  it('dequantises pixel k/255 uniformly into (k/256, (k+1)/256), then rescales', async () => {
     const n = 1 << 14;
     const k = Array.from({ length: n }, (_, i) => i % 256);
     const x = tensor(k.map((v) => v / 255), [n]);
@@ -180,7 +205,20 @@ describe('bits per dimension', () => {
     expect(uMax).toBeLessThan(1 + 1e-4);
     expect(uMax - uMin).toBeGreaterThan(0.99);
     expect(zErr).toBeLessThan(1e-6);
-    // U[0, 1) offsets: mean ½ within 5 standard errors (√(1/12)/√n).
+    // U(0, 1) offsets: mean ½ within 5 standard errors (√(1/12)/√n).
     expect(Math.abs(meanU - 0.5)).toBeLessThan((5 * Math.sqrt(1 / 12)) / Math.sqrt(n));
+  });
+
+  it('takes its offsets from the shared generator at (seed, step, STREAM.dequantize)', async () => {
+    const n = 1001;
+    const k = Array.from({ length: n }, (_, i) => (7 * i) % 256);
+    const x = tensor(k.map((v) => v / 255), [n]);
+    const y = dequantize(x, { seed: 4, step: 3 });
+    const yh = await y.f32();
+    [x, y].forEach((t) => t.dispose());
+    const u = uniformsCpu(n, 4, 3, STREAM.dequantize);
+    // u recovered as 256·y − k: k + u rounds to f32 (≤ 2⁻¹⁷ for k < 256) and WGSL's division is
+    // within 2.5 ulp (≤ 2.5·2⁻¹⁶ after scaling by 256): 5e-5 in all; another counter is off by ~⅓.
+    yh.forEach((v, i) => expect(Math.abs(256 * v - k[i] - u[i]), `element ${i}`).toBeLessThan(5e-5));
   });
 });

@@ -1,87 +1,109 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { raw, sample, sampleSDE, tensor, tidy, type SolverName, type Tensor, type VelocityField } from '../src/index.js';
+import {
+  emStep, normalsCpu, randNormal, raw, sample, sampleSDE, sdeDriftCoefficients, STREAM, tensor, tidy, uniformsCpu,
+  type SolverName, type Tensor, type VelocityField,
+} from '../src/index.js';
 import { noise } from '../src/flow/sde.js';
 import { condOT, cosine, type Scheduler } from '../src/flow/schedulers.js';
-import { kernel } from '../src/tensor/primitives.js';
-import { empty, run } from '../src/tensor/tensor.js';
 import { expectClose, Rng, useGpu } from './helpers.js';
 
 useGpu();
 
-// ------------------------------------------------------------------ PRNG
+// ------------------------------------------------------------------ noise
 
-/** Philox4x32-10 on the CPU with BigInt products, written from Salmon et al. (SC'11). */
-function philoxCpu(ctr: number[], key: number[]): number[] {
-  const M0 = 0xd2511f53n;
-  const M1 = 0xcd9e8d57n;
-  let [c0, c1, c2, c3] = ctr.map((v) => BigInt(v >>> 0));
-  let [k0, k1] = key.map((v) => BigInt(v >>> 0));
-  const mask = 0xffffffffn;
-  for (let r = 0; r < 10; r++) {
-    const p0 = M0 * c0;
-    const p1 = M1 * c2;
-    [c0, c1, c2, c3] = [(p1 >> 32n) ^ c1 ^ k0, p1 & mask, (p0 >> 32n) ^ c3 ^ k1, p0 & mask];
-    k0 = (k0 + 0x9e3779b9n) & mask;
-    k1 = (k1 + 0xbb67ae85n) & mask;
-  }
-  return [c0, c1, c2, c3].map(Number);
-}
+// The SDE family draws from the shared generator (kernels/random.wgsl, tested bit for bit against
+// Random123 in test/random.test.ts); these tests check that its draws are that generator's for the
+// same counters (seed, step, element index, stream).
 
-// Random123 tests/kat_vectors, the three "philox4x32 10" lines: counter, key, expected output.
-const KAT: [number[], number[], number[]][] = [
-  [[0, 0, 0, 0], [0, 0], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]],
-  [[0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], [0xffffffff, 0xffffffff], [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]],
-  [[0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0], [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]],
-];
+/** Sign of u − ½, the Rademacher value the shared uniform u gives. */
+const signOf = (u: number) => (u > 0.5 ? 1 : -1);
 
-async function philoxGpu(ctr: number[], key: number[], n: number): Promise<number[]> {
-  const y = empty([4 * n], 'i32');
-  run(kernel('sde'), 'philox_kat', {
-    inputs: {},
-    outputs: { yi: y },
-    params: { n, key_lo: key[0], key_hi: key[1], ctr },
-    workgroups: [Math.ceil(n / 64)],
-    label: 'philox_kat',
-  });
-  const out = [...(await y.data())].map((v) => v >>> 0);
-  y.dispose();
-  return out;
-}
+describe('SDE noise from the shared generator', () => {
+  const seed = 2 ** 32 + 5; // uses both key words
 
-describe('Philox4x32-10 in kernels/sde.wgsl', () => {
-  it('matches the Random123 known-answer vectors bit for bit', async () => {
-    for (const [ctr, key, want] of KAT) {
-      expect(philoxCpu(ctr, key)).toEqual(want); // the CPU reference itself
-      expect(await philoxGpu(ctr, key, 1)).toEqual(want);
+  it('the Euler–Maruyama noise of (seed, step, stream) is randNormal(shape, {seed, step, stream})', async () => {
+    const n = 1003; // not a multiple of 4: the last Philox call is partly used
+    const r = new Rng(8);
+    const X = Float32Array.from(r.array(n));
+    const V = Float32Array.from(r.array(n));
+    const [h, cv, cx, gs] = [0.05, 1.3, -0.7, 0.4];
+    const { y, z, other } = tidy(() => {
+      const x = tensor(X, [n]);
+      const v = tensor(V, [n]);
+      return {
+        y: emStep(x, v, h, cv, cx, gs, seed, 9, STREAM.user + 1),
+        z: randNormal([n], { seed, step: 9, stream: STREAM.user + 1 }),
+        other: emStep(x, v, h, cv, cx, gs, seed, 10, STREAM.user + 1),
+      };
+    });
+    const [yh, zh, oh] = await Promise.all([y.f32(), z.f32(), other.f32()]);
+    [y, z, other].forEach((t) => t.dispose());
+    // float64 reference of x + h·(cv·v + cx·x) + gs·ξ with ξ the shared generator's normals read
+    // back: values are O(3), so a few f32 roundings (and any contraction into fma) stay below 1e-5;
+    // noise of another counter would be off by gs·O(1).
+    let worst = 0;
+    let moved = 0;
+    for (let i = 0; i < n; i++) {
+      const drift = X[i] + h * (cv * V[i] + cx * X[i]);
+      worst = Math.max(worst, Math.abs(yh[i] - (drift + gs * zh[i])));
+      if (Math.abs(oh[i] - yh[i]) > 1e-3) moved++;
     }
-    // consecutive counters, including a wrap of the first word
-    const got = await philoxGpu([0xfffffffe, 7, 9, 11], [123, 456], 4);
-    for (let j = 0; j < 4; j++) expect(got.slice(4 * j, 4 * j + 4)).toEqual(philoxCpu([(0xfffffffe + j) >>> 0, 7, 9, 11], [123, 456]));
+    expect(worst).toBeLessThan(1e-5);
+    // The step word is used: another step gives other noise nearly everywhere.
+    expect(moved).toBeGreaterThan(0.99 * n);
   });
 
-  it('draws exact uniforms and N(0, 1) normals from (seed, stream, step)', async () => {
+  it('sampleSDE draws step i of its noise at counter (seed, i, STREAM.sde)', async () => {
+    // v ≡ 0 from x = 0 with g = w constant: x_{i+1} = x_i + h·cx_i·x_i + w·√h·ξ_i, a recursion the
+    // host can follow in float64 from the shared generator's normals. Values are O(1): f32 rounding
+    // over 3 steps stays below 1e-5.
+    const sched = condOT();
+    const [n, steps, w] = [41, 3, 0.8];
+    const zeroField: VelocityField = (x) => raw.unaryRaw('affine', x, 0, 0);
+    const start = tensor(new Float32Array(n), [n]);
+    const r = await sampleSDE(zeroField, start, { steps, seed, scheduler: sched, diffusion: { kind: 'constant', w } });
+    const got = await r.x.f32();
+    r.x.dispose();
+    start.dispose();
+    const h = 1 / steps;
+    const want = new Float64Array(n);
+    for (let i = 0; i < steps; i++) {
+      const { cx } = sdeDriftCoefficients(sched, i * h, w);
+      const xi = tidy(() => randNormal([n], { seed, step: i, stream: STREAM.sde }));
+      const z = await xi.f32();
+      xi.dispose();
+      for (let e = 0; e < n; e++) want[e] = want[e] + h * cx * want[e] + w * Math.sqrt(h) * z[e];
+    }
+    let worst = 0;
+    got.forEach((q, e) => (worst = Math.max(worst, Math.abs(q - want[e]))));
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('uniform and Rademacher noise are the shared uniforms bit for bit; normals are randNormal', async () => {
     const n = 1 << 15;
-    const seed = 2 ** 32 + 5; // uses both key words
-    const { u, z, r, z2 } = tidy(() => ({
-      u: noise([n], 'uniform', seed, 3, 7),
-      z: noise([n], 'normal', seed, 3, 7),
-      r: noise([n], 'rademacher', seed, 3, 7),
-      z2: noise([n], 'normal', seed, 4, 7),
+    const o = { seed, step: 7, stream: STREAM.user + 3 };
+    const { u, z, rad, z2 } = tidy(() => ({
+      u: noise([n], 'uniform', o),
+      z: noise([n], 'normal', o),
+      rad: noise([n], 'rademacher', o),
+      z2: noise([n], 'normal', { ...o, stream: STREAM.user + 4 }),
     }));
-    const [uh, zh, rh, z2h] = await Promise.all([u.f32(), z.f32(), r.f32(), z2.f32()]);
-    [u, z, r, z2].forEach((t) => t.dispose());
-    // Bit-exact against the CPU: element i uses philox((i, step, stream, 0), (seed_lo, seed_hi)).
-    const words = (i: number) => philoxCpu([i, 7, 3, 0], [5, 1]);
-    for (const i of [0, 1, 2, 1000, n - 1]) {
-      const w = words(i);
-      expect(uh[i]).toBe((w[0] >>> 8) / 2 ** 24);
-      expect(rh[i]).toBe(w[0] & 1 ? 1 : -1);
-      // Box–Muller in float64; GPU log and cos are accurate to a few f32 ulps: 1e-5 absolute
-      // at |z| ≲ 5.
-      const u1 = ((w[0] >>> 8) + 1) / 2 ** 24;
-      const u2 = (w[1] >>> 8) / 2 ** 24;
-      expect(Math.abs(zh[i] - Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2))).toBeLessThan(1e-5);
+    const [uh, zh, rh, z2h] = await Promise.all([u.f32(), z.f32(), rad.f32(), z2.f32()]);
+    [u, z, rad, z2].forEach((t) => t.dispose());
+    // Exact: every step of the shared u01 is exact in f32 (kernels/random.wgsl).
+    const uw = uniformsCpu(n, o.seed, o.step, o.stream);
+    expect(Array.from(uh)).toEqual(Array.from(uw, Math.fround));
+    expect(Array.from(rh)).toEqual(Array.from(uw, signOf));
+    // The shared normal transform (Box–Muller of the same words): the bounds of test/random.test.ts,
+    // from WGSL's accuracy rules (≤ 5e-3 per element in the worst case, 1e-4 on average).
+    const zw = normalsCpu(n, o.seed, o.step, o.stream);
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const e = Math.abs(zh[i] - zw[i]);
+      expect(e, `element ${i}`).toBeLessThan(5e-3);
+      sum += e;
     }
+    expect(sum / n).toBeLessThan(1e-4);
     // Moments at 5 standard errors (a false failure has probability < 1e-6 per check).
     const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
     const variance = (a: Float32Array) => {
@@ -92,7 +114,6 @@ describe('Philox4x32-10 in kernels/sde.wgsl', () => {
     expect(Math.abs(mean(zh))).toBeLessThan(5 / Math.sqrt(n));
     expect(Math.abs(variance(zh) - 1)).toBeLessThan(5 * Math.sqrt(2 / n));
     expect(Math.abs(mean(rh))).toBeLessThan(5 / Math.sqrt(n));
-    expect(rh.every((v) => v === 1 || v === -1)).toBe(true);
     // Kolmogorov–Smirnov distance to Φ: the 0.1% critical value is 1.95/√n.
     const sorted = Float64Array.from(zh).sort();
     let ks = 0;

@@ -16,6 +16,8 @@
  *     backward pass per probe and an unbiased estimate of div v, hence (the trace enters the
  *     integral linearly) an unbiased estimate of log q(x1) (not of q). As in FFJORD, each probe is
  *     drawn once per solve and held fixed over t, so the adaptive solver sees a smooth field.
+ *     Probe j is drawn from the shared generator (src/flow/random.ts) at (seed, step j,
+ *     STREAM.hutchinson): `hutchinsonProbes`.
  * Rows are independent (the field acts on each point separately), so one pass serves all N points.
  * The model's parameters are not touched: the backward passes are pruned to the part of the graph
  * that depends on x, and no parameter gradient is accumulated.
@@ -25,8 +27,9 @@
 import { backward, enableGrad, noGrad } from '../autograd/tape.js';
 import { FlowGpuError } from '../gpu/errors.js';
 import { binaryRaw, broadcastToRaw, concatRaw, kernel, reduceRaw, sliceRaw, unaryRaw } from '../tensor/primitives.js';
-import { empty, gpu, keep, run, tensor, tidy, zeros, type Tensor } from '../tensor/tensor.js';
-import { noise } from './sde.js';
+import { empty, gpu, keep, run, tensor, tidy, zeros, type Shape, type Tensor } from '../tensor/tensor.js';
+import { STREAM } from './random.js';
+import { noise, sdeParams } from './sde.js';
 import { sample, type SolverName, type VelocityField } from './solvers.js';
 
 export interface LikelihoodOptions {
@@ -136,6 +139,16 @@ export function divergenceByVjp(field: VelocityField, x: Tensor, t: number, prob
 }
 
 /**
+ * The K Hutchinson probes of one solve: probe j has the given shape and is drawn from the shared
+ * generator at counter (seed, step j, STREAM.hutchinson); Rademacher ±1 is sign(u − ½) of the
+ * uniform randUniform gives there, Gaussian is randNormal's value.
+ */
+export function hutchinsonProbes(shape: Shape, count: number, probe: 'rademacher' | 'gaussian', seed: number): Tensor[] {
+  const kind = probe === 'gaussian' ? 'normal' : 'rademacher';
+  return Array.from({ length: count }, (_, j) => noise(shape, kind, { seed, step: j, stream: STREAM.hutchinson }));
+}
+
+/**
  * log q(x1) for points x1 [N, D] under the flow of `v` (trained from the source N(0, I) at t = 0
  * to the data at t = 1), by integrating the ODE and the divergence backwards from t = 1 to 0.
  */
@@ -157,8 +170,7 @@ export async function logLikelihood(v: VelocityField, x1: Tensor, o: LikelihoodO
           });
         }
         if (mode !== 'hutchinson') throw new FlowGpuError(`logLikelihood: divergence must be 'exact' or 'hutchinson', got '${mode as string}'`);
-        const kind = (o.probe ?? 'rademacher') === 'gaussian' ? 'normal' : 'rademacher';
-        return Array.from({ length: k }, (_, j) => noise([n, d], kind, o.seed ?? 0, 0x4875 + j));
+        return hutchinsonProbes([n, d], k, o.probe ?? 'rademacher', o.seed ?? 0);
       }),
     ),
   );
@@ -220,20 +232,23 @@ export function bitsPerDim(logpz: number, dims: number, o: { levels?: number; sc
 
 /**
  * Uniform dequantisation on the GPU: pixel values x = k/(L − 1) in [0, 1] become
- * scale·(k + u)/L + shift with u ~ U[0, 1) from (seed, stream).
+ * scale·(k + u)/L + shift, u in (0, 1) the value randUniform(x.shape, {seed, step, stream}) gives
+ * (stream default STREAM.dequantize; a new step, e.g. per evaluation batch, gives new offsets).
  */
-export function dequantize(x: Tensor, o: { levels?: number; scale?: number; shift?: number; seed?: number; stream?: number } = {}): Tensor {
+export function dequantize(
+  x: Tensor,
+  o: { levels?: number; scale?: number; shift?: number; seed?: number; step?: number; stream?: number } = {},
+): Tensor {
   const y = empty(x.shape);
   if (x.size === 0) return y;
-  const seed = o.seed ?? 0;
   run(kernel('sde'), 'dequantize', {
-    inputs: { x },
-    outputs: { y },
+    inputs: { sde_x: x },
+    outputs: { sde_y: y },
     params: {
-      n: x.size, step: 0, stream: o.stream ?? 0, seed_lo: seed >>> 0, seed_hi: Math.floor(seed / 2 ** 32) >>> 0,
-      h: 0, cv: 0, cx: 0, gs: 0, levels: o.levels ?? 256, scale: o.scale ?? 1, shift: o.shift ?? 0,
+      ...sdeParams(x.size, o.seed ?? 0, o.step ?? 0, o.stream ?? STREAM.dequantize),
+      levels: o.levels ?? 256, scale: o.scale ?? 1, shift: o.shift ?? 0,
     },
-    workgroups: gpu().grid(x.size, 256),
+    workgroups: gpu().grid(Math.ceil(x.size / 4), 256),
     label: 'dequantize',
   });
   return y;

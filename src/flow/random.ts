@@ -38,6 +38,12 @@ export const STREAM = {
   labelDrop: 2,
   /** Gumbel noise of the Sinkhorn pairing. */
   pairing: 3,
+  /** Euler–Maruyama noise of sampleSDE (the counter's step word is the SDE step). */
+  sde: 4,
+  /** Hutchinson probes of logLikelihood (the counter's step word is the probe index). */
+  hutchinson: 5,
+  /** Uniform dequantisation of pixels (likelihood.ts, dequantize). */
+  dequantize: 6,
   /** First id free for callers (randNormal / randUniform default). */
   user: 16,
 } as const;

@@ -14,8 +14,9 @@
  * So the drift is linear in (v, x): drift = cv·v + cx·x with
  *   cv = 1 + ½g²·α / (σ·den),   cx = −½g²·α̇ / (σ·den),   den = α̇σ − ασ̇,
  * computed on the host per step and passed as uniforms; one fused kernel (kernels/sde.wgsl,
- * em_step) evaluates x + h·drift + g·√h·ξ with ξ drawn in the kernel (Philox4x32-10, counter =
- * (element, step, stream), key = seed).
+ * em_step) evaluates x + h·drift + g·√h·ξ with ξ drawn in the kernel from the shared generator
+ * (src/flow/random.ts): the ξ of step i is exactly randNormal(x.shape, {seed, step: i, stream}),
+ * stream STREAM.sde by default.
  *
  * Singular ends: s has 1/σ, which blows up at t = 1 (σ = 0), and den vanishes at t = 0 for paths
  * with α̇(0) = 0 (polynomial). Euler–Maruyama evaluates the drift at the left end of each step, so
@@ -35,10 +36,11 @@ import { noGrad } from '../autograd/tape.js';
 import { FlowGpuError } from '../gpu/errors.js';
 import { kernel, registerKernel, unaryRaw } from '../tensor/primitives.js';
 import { empty, gpu, keep, run, tidy, type Shape, type Tensor } from '../tensor/tensor.js';
+import { randNormal, randomLibrary, randUniform, splitU64, STREAM, type RandomOptions } from './random.js';
 import { condOT, type Scheduler } from './schedulers.js';
 import type { VelocityField } from './solvers.js';
 
-registerKernel('sde', sdeSrc);
+registerKernel('sde', randomLibrary() + sdeSrc);
 
 const WG = 256;
 
@@ -56,7 +58,7 @@ export interface SdeOptions {
   diffusion?: DiffusionSchedule;
   /** Noise seed (the same seed gives the same samples on the same adapter). */
   seed?: number;
-  /** Distinguishes independent noise streams drawn with the same seed (default 0). */
+  /** Stream id of the noise (default STREAM.sde); another stream gives independent noise. */
   stream?: number;
   /** The score's time is clamped to [eps, 1 − eps] (default 1e-4). */
   eps?: number;
@@ -100,24 +102,28 @@ export function sdeDriftCoefficients(sched: Scheduler, t: number, g: number, eps
   return { cv: 1 + q * a, cx: -q * da };
 }
 
-function seedWords(seed: number): [number, number] {
-  if (!Number.isInteger(seed) || seed < 0 || seed > Number.MAX_SAFE_INTEGER) throw new FlowGpuError(`seed must be a non-negative integer, got ${seed}`);
-  return [seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0];
+const NO_PARAMS = { h: 0, cv: 0, cx: 0, gs: 0, levels: 0, scale: 0, shift: 0 };
+
+/** The uniform block of kernels/sde.wgsl for n elements and the counter (seed, step, stream). */
+export function sdeParams(n: number, seed: number, step: number, stream: number) {
+  if (!(Number.isInteger(stream) && stream >= 0 && stream < 2 ** 32)) throw new FlowGpuError(`sde: stream must be a u32, got ${stream}`);
+  if (n >= 2 ** 32) throw new FlowGpuError(`sde: too many elements (${n}; at most 2^32 − 1)`);
+  return { ...NO_PARAMS, n, stream, seed: splitU64(seed, 'seed'), step: splitU64(step, 'step') };
 }
 
-const ZERO_PARAMS = { n: 0, step: 0, stream: 0, seed_lo: 0, seed_hi: 0, h: 0, cv: 0, cx: 0, gs: 0, levels: 0, scale: 0, shift: 0 };
-
-/** One Euler–Maruyama step: x + h·(cv·v + cx·x) + gs·ξ, ξ ~ N(0, I) from (seed, step, stream). */
-export function emStep(x: Tensor, v: Tensor, h: number, cv: number, cx: number, gs: number, seed: number, step: number, stream = 0): Tensor {
+/**
+ * One Euler–Maruyama step: x + h·(cv·v + cx·x) + gs·ξ with ξ = randNormal(x.shape, {seed, step,
+ * stream}) (the same values, drawn in the kernel).
+ */
+export function emStep(x: Tensor, v: Tensor, h: number, cv: number, cx: number, gs: number, seed: number, step: number, stream: number = STREAM.sde): Tensor {
   if (v.size !== x.size) throw new FlowGpuError(`sde: the velocity field returned [${v.shape.join(', ')}] for a state [${x.shape.join(', ')}]`);
   const y = empty(x.shape);
   if (x.size === 0) return y;
-  const [lo, hi] = seedWords(seed);
   run(kernel('sde'), 'em_step', {
-    inputs: { x, v },
-    outputs: { y },
-    params: { ...ZERO_PARAMS, n: x.size, step, stream, seed_lo: lo, seed_hi: hi, h, cv, cx, gs },
-    workgroups: gpu().grid(x.size, WG),
+    inputs: { sde_x: x, sde_v: v },
+    outputs: { sde_y: y },
+    params: { ...sdeParams(x.size, seed, step, stream), h, cv, cx, gs },
+    workgroups: gpu().grid(Math.ceil(x.size / 4), WG),
     label: 'em_step',
   });
   return y;
@@ -126,20 +132,22 @@ export function emStep(x: Tensor, v: Tensor, h: number, cv: number, cx: number, 
 export type NoiseKind = 'normal' | 'rademacher' | 'uniform';
 
 /**
- * A tensor of independent N(0, 1), Rademacher ±1 or U[0, 1) values drawn on the GPU from
- * (seed, stream, step): the same arguments give the same values.
+ * Independent N(0, 1), Rademacher ±1 or U(0, 1) values from the shared generator for (seed, step,
+ * stream) (stream default STREAM.user): 'normal' and 'uniform' are randNormal and randUniform;
+ * 'rademacher' is sign(u − ½) of the uniforms randUniform gives for the same counter.
  */
-export function noise(shape: Shape, kind: NoiseKind, seed: number, stream = 0, step = 0): Tensor {
+export function noise(shape: Shape, kind: NoiseKind, o: RandomOptions): Tensor {
+  if (kind === 'normal') return randNormal(shape, o);
+  if (kind === 'uniform') return randUniform(shape, o);
+  if (kind !== 'rademacher') throw new FlowGpuError(`noise: kind must be 'normal', 'rademacher' or 'uniform', got '${kind as string}'`);
   const y = empty(shape);
   if (y.size === 0) return y;
-  const [lo, hi] = seedWords(seed);
-  run(kernel('sde'), 'noise', {
+  run(kernel('sde'), 'fill_rademacher', {
     inputs: {},
-    outputs: { y },
-    params: { ...ZERO_PARAMS, n: y.size, step, stream, seed_lo: lo, seed_hi: hi },
-    overrides: { MODE: kind === 'normal' ? 0 : kind === 'rademacher' ? 1 : 2 },
-    workgroups: gpu().grid(y.size, WG),
-    label: `noise.${kind}`,
+    outputs: { sde_y: y },
+    params: sdeParams(y.size, o.seed, o.step ?? 0, o.stream ?? STREAM.user),
+    workgroups: gpu().grid(Math.ceil(y.size / 4), WG),
+    label: 'noise.rademacher',
   });
   return y;
 }
@@ -158,8 +166,8 @@ export async function sampleSDE(v: VelocityField, x0: Tensor, o: SdeOptions = {}
   if (!(t1 > t0)) throw new FlowGpuError(`sde: needs t0 < t1 (got ${t0} → ${t1}); the SDE runs forwards, from noise to data`);
   const g = diffusionCoefficient(o.diffusion, sched);
   const seed = o.seed ?? 0;
-  const stream = o.stream ?? 0;
-  seedWords(seed);
+  const stream = o.stream ?? STREAM.sde;
+  sdeParams(0, seed, 0, stream); // validates seed and stream before any work
   const h = (t1 - t0) / steps;
   const traj: Tensor[] | undefined = o.returnTrajectory ? [keep(noGrad(() => unaryRaw('affine', x0, 1, 0)))] : undefined;
   const times = [t0];
