@@ -13,6 +13,7 @@ import reduceSrc from '../../kernels/reduce.wgsl';
 import softmaxSrc from '../../kernels/softmax.wgsl';
 import { FlowGpuError } from '../gpu/errors.js';
 import type { KernelFamily } from '../gpu/kernel.js';
+import { dispatchMatmul } from './matmul.js';
 import { empty, gpu, registerFill, run, sizeOf, type Shape, type Tensor } from './tensor.js';
 
 const SOURCES: Record<string, string> = {
@@ -327,28 +328,22 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
     fill(c, 0);
     return c;
   }
-  const g = gpu();
-  const maxWg = g.limits.maxComputeWorkgroupsPerDimension ?? 65535;
-  if (Math.ceil(m / 64) > maxWg || nb > maxWg) throw new FlowGpuError(`matmul: ${m} rows × batch ${nb} is too large for one dispatch`);
-  run(kernel('matmul'), 'matmul', {
-    inputs: { a: aa, b: bb, bias: o.bias ?? aa },
-    outputs: { c },
-    params: {
-      m,
-      n,
-      k: ka,
-      sa: sizeOf(aa.shape.slice(0, -2)) === 1 ? 0 : m * ka,
-      sb: sizeOf(bb.shape.slice(0, -2)) === 1 ? 0 : ka * n,
-      sc: m * n,
-    },
-    overrides: {
-      TRANS_A: o.transA ? 1 : 0,
-      TRANS_B: o.transB ? 1 : 0,
-      HAS_BIAS: o.bias ? 1 : 0,
-      ACT: o.act === 'relu' ? 1 : o.act === 'silu' ? 2 : 0,
-    },
-    workgroups: [Math.ceil(n / 64), Math.ceil(m / 64), nb],
-    label: 'matmul',
+  // Kernel choice (general / tiled for GPUs / 8-lane subgroups for CPU drivers) lives in matmul.ts.
+  dispatchMatmul({
+    a: aa,
+    b: bb,
+    c,
+    bias: o.bias,
+    act: o.act === 'relu' ? 1 : o.act === 'silu' ? 2 : 0,
+    m,
+    n,
+    k: ka,
+    nb,
+    transA: !!o.transA,
+    transB: !!o.transB,
+    sa: sizeOf(aa.shape.slice(0, -2)) === 1 ? 0 : m * ka,
+    sb: sizeOf(bb.shape.slice(0, -2)) === 1 ? 0 : ka * n,
+    sc: m * n,
   });
   for (const t of owned) t.dispose();
   return c;

@@ -1,0 +1,178 @@
+/**
+ * Matmul kernel selection. `matmulRaw` (primitives.ts) checks shapes and allocates; this module
+ * decides which kernel computes C and dispatches it:
+ *
+ * - `sg8` (kernels/matmul_subgroup.wgsl): adapters whose subgroups are exactly 8 lanes and that run
+ *   on the CPU — Mesa's lavapipe, what CI and machines without a GPU get. About 5× the general
+ *   kernel there (the variant log in kernels/matmul.wgsl says why).
+ * - `tiled` (matmul.wgsl, matmul_tiled): hardware GPUs, 128×128 tiles, 8×8 per thread.
+ * - `small` (matmul.wgsl, matmul_small): CPU drivers, skinny products (M, N or K ≤ 16: a toy MLP's
+ *   2-wide output layer, its 3-wide input, their gradients): one output per thread, no barriers.
+ * - `general` (matmul.wgsl, matmul): anything, bounds-checked; also fills the edge strips the two
+ *   aligned kernels leave when M or N is not a multiple of their tile.
+ *
+ * The aligned kernels are used only where they pay: sg8's pipelines take seconds to compile on a
+ * CPU driver, so products below 2²⁴ multiply-adds (tests) stay on the general kernel, and skinny
+ * ones (a toy MLP's 2- or 3-wide layers) go to `small` on CPU drivers.
+ * `setMatmulVariant` forces a variant (the bench compares them; tests check each against float64).
+ */
+import matmulSrc from '../../kernels/matmul.wgsl';
+import matmulSubgroupSrc from '../../kernels/matmul_subgroup.wgsl';
+import type { Gpu } from '../gpu/runtime.js';
+import { FlowGpuError } from '../gpu/errors.js';
+import { gpu, run, type Tensor } from './tensor.js';
+
+export type MatmulVariant = 'general' | 'small' | 'tiled' | 'sg8';
+
+export interface MatmulDims {
+  m: number;
+  n: number;
+  k: number;
+  /** Batch count (workgroup z). */
+  nb: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+export interface MatmulPlan {
+  variant: MatmulVariant;
+  /** The block [0, rows) × [0, cols) the aligned kernel computes; the general kernel does the rest. */
+  rows: number;
+  cols: number;
+  /** sg8 only: vec4 column groups per lane (1 or 2). */
+  p4: number;
+}
+
+let forced: MatmulVariant | null = null;
+
+/** Forces a variant where it applies (falls back to `general` where it cannot); `auto` restores the choice. */
+export function setMatmulVariant(v: MatmulVariant | 'auto'): void {
+  forced = v === 'auto' ? null : v;
+}
+
+/** Products below this many multiply-adds stay on the general kernel unless a variant is forced. */
+const MIN_WORK = 1 << 24;
+
+interface AdapterTraits {
+  cpu: boolean;
+  subgroup8: boolean;
+}
+
+const traitsCache = new WeakMap<Gpu, AdapterTraits>();
+
+/** Whether the adapter runs on the CPU and has 8-lane subgroups (read once per device). */
+export function adapterTraits(g: Gpu): AdapterTraits {
+  let t = traitsCache.get(g);
+  if (t) return t;
+  const ai = ((g.device as unknown as { adapterInfo?: Record<string, unknown> }).adapterInfo ?? {}) as Record<string, unknown>;
+  const dev = `${g.info.vendor} ${g.info.device} ${g.info.architecture} ${g.info.description}`.toLowerCase();
+  const cpu =
+    ai.isFallbackAdapter === true || g.info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|software/.test(dev);
+  const subgroup8 = g.hasFeature('subgroups') && ai.subgroupMinSize === 8 && ai.subgroupMaxSize === 8;
+  t = { cpu, subgroup8 };
+  traitsCache.set(g, t);
+  return t;
+}
+
+function aligned(d: MatmulDims): boolean {
+  // vec4 rows for every operand as stored, and whole 8-deep K steps.
+  return d.k % 8 === 0 && d.n % 4 === 0 && (!d.transA || d.m % 4 === 0);
+}
+
+/** A side this short makes the tiled kernels mostly padding. */
+const SKINNY = 16;
+
+export function planMatmul(d: MatmulDims, g: Gpu = gpu()): MatmulPlan {
+  const general: MatmulPlan = { variant: 'general', rows: 0, cols: 0, p4: 0 };
+  const tr = adapterTraits(g);
+  const skinny = Math.min(d.m, d.n, d.k) <= SKINNY;
+  const want: MatmulVariant | null =
+    forced ??
+    (tr.cpu && skinny ? 'small' : d.m * d.n * d.k < MIN_WORK ? 'general' : tr.cpu ? (tr.subgroup8 ? 'sg8' : 'general') : 'tiled');
+  if (want === 'small') return { variant: 'small', rows: 0, cols: 0, p4: 0 };
+  if (!want || want === 'general' || !aligned(d)) return general;
+  if (want === 'sg8') {
+    if (!tr.subgroup8) return general;
+    const p4 = d.n % 64 === 0 ? 2 : 1;
+    const rows = d.m - (d.m % 32);
+    const cols = d.n - (d.n % (32 * p4));
+    if (rows === 0 || cols === 0) return general;
+    return { variant: 'sg8', rows, cols, p4 };
+  }
+  const rows = d.m - (d.m % 128);
+  const cols = d.n - (d.n % 128);
+  if (rows === 0 || cols === 0) return general;
+  return { variant: 'tiled', rows, cols, p4: 0 };
+}
+
+export interface MatmulCall extends MatmulDims {
+  a: Tensor;
+  b: Tensor;
+  c: Tensor;
+  bias?: Tensor;
+  act: 0 | 1 | 2;
+  /** Per-batch element offsets (0 broadcasts an operand). */
+  sa: number;
+  sb: number;
+  sc: number;
+}
+
+function checkGroups(g: Gpu, wg: [number, number, number], what: string): void {
+  const maxWg = g.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  if (wg.some((x) => x > maxWg)) throw new FlowGpuError(`matmul: ${what} needs ${wg.join('×')} workgroups, more than ${maxWg} per dimension`);
+}
+
+/** Dispatches C = op(A)·op(B) (+ bias)(act) with the planned kernel(s). */
+export function dispatchMatmul(call: MatmulCall): MatmulPlan {
+  const g = gpu();
+  const plan = planMatmul(call, g);
+  const overrides = {
+    TRANS_A: call.transA ? 1 : 0,
+    TRANS_B: call.transB ? 1 : 0,
+    HAS_BIAS: call.bias ? 1 : 0,
+    ACT: call.act,
+  };
+  const inputs = { a: call.a, b: call.b, bias: call.bias ?? call.a };
+  const outputs = { c: call.c };
+  const base = { m: call.m, n: call.n, k: call.k, sa: call.sa, sb: call.sb, sc: call.sc };
+  const general = (row0: number, col0: number, rows: number, cols: number) => {
+    if (rows <= 0 || cols <= 0) return;
+    const wg: [number, number, number] = [Math.ceil(cols / 64), Math.ceil(rows / 64), call.nb];
+    checkGroups(g, wg, `${call.m}×${call.n}×batch ${call.nb}`);
+    run(g.family({ name: 'matmul', code: matmulSrc }), 'matmul', {
+      inputs, outputs, params: { ...base, row0, col0 }, overrides, workgroups: wg, label: 'matmul',
+    });
+  };
+  if (plan.variant === 'general') {
+    general(0, 0, call.m, call.n);
+    return plan;
+  }
+  if (plan.variant === 'small') {
+    const [x, y] = g.grid(call.m * call.n, 64);
+    checkGroups(g, [x, y, call.nb], `${call.m}×${call.n}×batch ${call.nb}`);
+    run(g.family({ name: 'matmul', code: matmulSrc }), 'matmul_small', {
+      inputs, outputs, params: { ...base, row0: 0, col0: 0 }, overrides, workgroups: [x, y, call.nb], label: 'matmul.small',
+    });
+    return plan;
+  }
+  if (plan.variant === 'sg8') {
+    const wg: [number, number, number] = [plan.cols / (32 * plan.p4), plan.rows / 32, call.nb];
+    checkGroups(g, wg, `${call.m}×${call.n}×batch ${call.nb}`);
+    run(g.family({ name: 'matmul_subgroup', code: matmulSubgroupSrc }), 'matmul_sg8', {
+      inputs, outputs, params: { ...base, row0: 0, col0: 0 }, overrides: { ...overrides, P4: plan.p4 }, workgroups: wg,
+      label: 'matmul.sg8',
+    });
+  } else {
+    const wg: [number, number, number] = [plan.cols / 128, plan.rows / 128, call.nb];
+    checkGroups(g, wg, `${call.m}×${call.n}×batch ${call.nb}`);
+    run(g.family({ name: 'matmul', code: matmulSrc }), 'matmul_tiled', {
+      // the tiled entry point binds the same buffers through their vec4 views
+      inputs: { a4: inputs.a, b4: inputs.b, bias4: inputs.bias },
+      outputs: { c4: call.c },
+      params: { ...base, row0: 0, col0: 0 }, overrides, workgroups: wg, label: 'matmul.tiled',
+    });
+  }
+  general(plan.rows, 0, call.m - plan.rows, call.n); // bottom strip, full width
+  general(0, plan.cols, plan.rows, call.n - plan.cols); // right strip beside the block
+  return plan;
+}
