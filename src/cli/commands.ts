@@ -3,7 +3,11 @@ import { parseArgs } from 'node:util';
 import { destroyGpu, initGpu } from '../index.js';
 import { UsageError } from './errors.js';
 import { TOY_HELP, trainToy } from './toy.js';
-import { evalToy, nll, SAMPLE_HELP, sampleToyCkpt } from './toycmds.js';
+import { evalMnist, EVAL_MNIST_HELP } from './classifier.js';
+import { MNIST_HELP, trainMnist } from './mnist.js';
+import { withGpu } from './loop.js';
+import { reflowCmd } from './reflow.js';
+import { evalToy, nll, SAMPLE_HELP, sampleCkpt } from './toycmds.js';
 export { UsageError };
 
 type Command = (argv: string[]) => Promise<number>;
@@ -14,10 +18,11 @@ export function usage(): string {
 Usage:
   flowgpu info                              adapter, limits and features
   flowgpu train toy [options]               train a 2-D flow (see flowgpu train toy --help)
-  flowgpu train mnist [options]             train an MNIST flow
-  flowgpu sample CKPT [options]             sample from a checkpoint
+  flowgpu train mnist [options]             train an MNIST flow (see flowgpu train mnist --help)
+  flowgpu sample CKPT [options]             sample from a checkpoint (toy or MNIST)
   flowgpu nll CKPT --data FILE.npy          log-likelihood of points
-  flowgpu eval toy|mnist ...                sample-quality metrics
+  flowgpu eval toy|mnist ...                sample-quality metrics (MNIST: FD and accuracy of an in-engine classifier)
+  flowgpu reflow CKPT [options]             rectified flow: retrain on the model's own (x0, x1) pairs for few-step sampling
   flowgpu bench [--quick] [--filter RE]     the benchmark suite
 `;
 }
@@ -51,7 +56,8 @@ async function info(argv: string[]): Promise<number> {
 async function train(argv: string[]): Promise<number> {
   const [what, ...rest] = argv;
   if (what === 'toy') return trainToy(rest);
-  throw new UsageError(`flowgpu train: say what to train: 'flowgpu train toy …'${what ? ` (got '${what}')` : ''}\n\n${TOY_HELP}`);
+  if (what === 'mnist') return trainMnist(rest);
+  throw new UsageError(`flowgpu train: say what to train: 'flowgpu train toy …' or 'flowgpu train mnist …'${what ? ` (got '${what}')` : ''}\n\n${TOY_HELP}\n${MNIST_HELP}`);
 }
 
 async function sampleCmd(argv: string[]): Promise<number> {
@@ -59,13 +65,7 @@ async function sampleCmd(argv: string[]): Promise<number> {
     process.stdout.write(SAMPLE_HELP);
     return 0;
   }
-  await initGpu();
-  try {
-    await sampleToyCkpt(argv);
-    return 0;
-  } finally {
-    destroyGpu();
-  }
+  return withGpu(() => sampleCkpt(argv));
 }
 
 async function nllCmd(argv: string[]): Promise<number> {
@@ -83,7 +83,14 @@ async function evalCmd(argv: string[]): Promise<number> {
     await evalToy(rest);
     return 0;
   }
-  throw new UsageError(`usage: flowgpu eval toy SAMPLES.npy --dataset NAME${what ? ` (got '${what}')` : ''}`);
+  if (what === 'mnist') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(EVAL_MNIST_HELP);
+      return 0;
+    }
+    return withGpu(() => evalMnist(rest));
+  }
+  throw new UsageError(`usage: flowgpu eval toy SAMPLES.npy --dataset NAME | flowgpu eval mnist SAMPLES.npy [--labels L.npy]${what ? ` (got '${what}')` : ''}`);
 }
 
 export const COMMANDS: Record<string, Command> = {
@@ -92,4 +99,5 @@ export const COMMANDS: Record<string, Command> = {
   sample: sampleCmd,
   nll: nllCmd,
   eval: evalCmd,
+  reflow: reflowCmd,
 };

@@ -7,6 +7,7 @@ import { readCheckpoint } from '../io/node-files.js';
 import { VelocityMLP, type VelocityMLPConfig } from '../nn/mlp.js';
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { mnistNet, type MnistConfig } from './mnist.js';
 import { MODEL } from './runstate.js';
 
 export interface LoadedModel {
@@ -23,6 +24,7 @@ export const MODEL_KINDS: Record<string, (config: Record<string, unknown>) => { 
     const m = VelocityMLP.fromConfig(c.model as VelocityMLPConfig);
     return { module: m, forward: (x, t) => m.forward(x, t) };
   },
+  mnist: (c) => mnistNet(c as unknown as MnistConfig),
 };
 
 export function loadModel(pathOrDir: string): LoadedModel {
