@@ -41,7 +41,7 @@ import { AdamW } from '../optim/adamw.js';
 import { learningRate } from '../optim/schedule.js';
 import { gpu, tensor, tidy, type Tensor } from '../tensor/tensor.js';
 import { parse } from './args.js';
-import { UsageError } from './errors.js';
+import { HelpRequest, UsageError } from './errors.js';
 import { labelsPath } from './mnist.js';
 import { Progress } from './progress.js';
 
@@ -384,7 +384,7 @@ export async function evalMnist(argv: string[]): Promise<MnistEvalReport> {
     values: { labels?: string; cache?: string; json?: boolean; help?: boolean };
     positionals: string[];
   };
-  if (v.help) throw new UsageError(EVAL_MNIST_HELP);
+  if (v.help) throw new HelpRequest(EVAL_MNIST_HELP);
   if (positionals.length !== 1) throw new UsageError(EVAL_MNIST_HELP);
   const path = positionals[0];
   const { pixels, n, size } = readImageSamples(path);

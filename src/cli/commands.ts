@@ -93,8 +93,20 @@ async function evalCmd(argv: string[]): Promise<number> {
   throw new UsageError(`usage: flowgpu eval toy SAMPLES.npy --dataset NAME | flowgpu eval mnist SAMPLES.npy [--labels L.npy]${what ? ` (got '${what}')` : ''}`);
 }
 
+/** `flowgpu bench …` runs the bench suite bundled beside this file (dist/node/bench.js). */
+async function benchCmd(argv: string[]): Promise<number> {
+  const { fileURLToPath } = await import('node:url');
+  const { existsSync } = await import('node:fs');
+  const { spawnSync } = await import('node:child_process');
+  const bench = fileURLToPath(new URL('./bench.js', import.meta.url));
+  if (!existsSync(bench)) throw new UsageError(`the bench suite is not built (${bench} is missing): run \`npm run build\` in the flowgpu checkout`);
+  const r = spawnSync(process.execPath, [bench, ...argv], { stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
 export const COMMANDS: Record<string, Command> = {
   info,
+  bench: benchCmd,
   train,
   sample: sampleCmd,
   nll: nllCmd,

@@ -28,6 +28,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
+    if ((e as Error)?.name === 'HelpRequest') {
+      process.stdout.write((e as Error).message);
+      process.exit(0);
+    }
     if (e instanceof FlowGpuError || (e as { code?: string })?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (e as Error)?.name === 'UsageError') {
       process.stderr.write(`flowgpu: ${(e as Error).message}\n`);
       process.exit(2);

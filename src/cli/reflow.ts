@@ -37,7 +37,7 @@ import { gatherRowsRaw } from '../tensor/primitives.js';
 import { keep, tensor, type Tensor } from '../tensor/tensor.js';
 import { num, oneOf, parse } from './args.js';
 import { classifyPixels, figures, loadOrTrainClassifier, type ClassifierConfig, type LoadedClassifier } from './classifier.js';
-import { UsageError } from './errors.js';
+import { HelpRequest, UsageError } from './errors.js';
 import { adapterName, checkCkptEvery, type LoopConfig, makeOptimizer, SOLVERS, trainLoop, withGpu, withSamplingWeights } from './loop.js';
 import { type MnistConfig, sampleGrid, sampleLabels, solveFlow, type SolveOptions } from './mnist.js';
 import { loadModel, type LoadedModel } from './model-file.js';
@@ -110,7 +110,7 @@ export interface ReflowOptions {
 
 export function reflowOptions(argv: string[]): ReflowOptions {
   const { values: v, positionals } = parse(argv, OPTIONS, true) as { values: Record<string, string | undefined> & { resume?: boolean; help?: boolean }; positionals: string[] };
-  if (v.help) throw new UsageError(REFLOW_HELP);
+  if (v.help) throw new HelpRequest(REFLOW_HELP);
   if (positionals.length !== 1) throw new UsageError(`flowgpu reflow takes one checkpoint (the teacher)\n\n${REFLOW_HELP}`);
   const teacher = resolve(positionals[0]);
   const logEvery = num(v['log-every'] ?? 50, 'log-every', { int: true, min: 1 });

@@ -19,7 +19,7 @@ import { mlpConfig, VelocityMLP, type VelocityMLPConfig } from '../nn/mlp.js';
 import { HostRng } from '../nn/module.js';
 import { keep, tensor, type Tensor } from '../tensor/tensor.js';
 import { num, oneOf, parse } from './args.js';
-import { UsageError } from './errors.js';
+import { HelpRequest, UsageError } from './errors.js';
 import { adapterName, finishRun, LOOP_OPTIONS, loopSettings, type LoopSettings, makeOptimizer, trainLoop, withGpu, withSamplingWeights } from './loop.js';
 import type { History } from './runstate.js';
 
@@ -27,7 +27,7 @@ export const TOY_HELP = `flowgpu train toy [options]
 
   --dataset NAME         ${TOY_NAMES.join(' | ')} (default checkerboard)
   --steps N              training steps (default 3000)
-  --batch N              batch size (default 1024)
+  --batch N              batch size (default 512)
   --lr X                 AdamW learning rate (default 1e-3)
   --hidden N             hidden width (default 256)
   --layers N             hidden layers (default 3)
@@ -80,10 +80,10 @@ export interface ToyConfig extends LoopSettings {
 
 export function toyConfig(argv: string[]): { cfg: ToyConfig; out: string; resume: boolean; samples: number; solver: SolverName; nfe: number; ckptEvery: number } {
   const { values: v } = parse(argv, OPTIONS) as { values: Record<string, string | undefined> & { resume?: boolean; help?: boolean } };
-  if (v.help) throw new UsageError(TOY_HELP);
+  if (v.help) throw new HelpRequest(TOY_HELP);
   const standard = v.preset !== undefined;
   if (standard && v.preset !== 'standard') throw new UsageError(`--preset takes 'standard', got '${v.preset}'`);
-  const d = standard ? { steps: 20000, batch: 4096, hidden: 512, layers: 4 } : { steps: 3000, batch: 1024, hidden: 256, layers: 3 };
+  const d = standard ? { steps: 20000, batch: 4096, hidden: 512, layers: 4 } : { steps: 3000, batch: 512, hidden: 256, layers: 3 };
   const dataset = v.dataset ?? 'checkerboard';
   if (!(TOY_NAMES as readonly string[]).includes(dataset)) throw new UsageError(`--dataset takes one of ${TOY_NAMES.join(', ')}, got '${dataset}'`);
   const timeEmbedding = oneOf(v['time-embedding'] ?? 'raw', 'time-embedding', ['raw', 'sinusoidal'] as const);
