@@ -70,8 +70,8 @@ of seconds; this quick configuration gives readable 16×16 digits there in under
 (measured: 3000 steps in 27 min on 2 cores shared with other jobs; sampling FD 33, 96% of digits
 read as the requested class by \`flowgpu eval mnist\`):
   flowgpu train mnist --size 16 --model mlp --cond --hidden 512 --layers 3 --batch 64 --steps 3000 --warmup 100 --guidance 3
-Keep --hidden above the image's 256 pixels for the MLP: it has to carry the noise through to
-remove it, and at --hidden 256 the samples stay speckled.
+Keep the MLP's --hidden above the image's 256 pixels (it must carry the noise through to remove
+it): --hidden 256, batch 128, 3000 steps left speckled samples (FD 81 against 54 here, guidance 1).
 `;
 
 const OPTIONS = {
