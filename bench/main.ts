@@ -12,6 +12,8 @@
  *   --timer T        timestamp (default where the adapter has it) | wall
  *   --samples N      timed samples per entry (default 7, quick 3)
  *   --out DIR        results directory (default bench/results)
+ *   --profile        also time every kernel of one repetition of each flowgpu step entry (GPU
+ *                    timestamps; needs timestamp-query) and report where the step's time goes
  *   --list           list the entries and exit
  */
 import { execFileSync } from 'node:child_process';
@@ -36,10 +38,11 @@ interface Args {
   samples: number | null;
   out: string;
   list: boolean;
+  profile: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, filters: [], verify: false, peers: true, cpu: true, timer: 'timestamp', samples: null, out: 'bench/results', list: false };
+  const a: Args = { quick: false, filters: [], verify: false, peers: true, cpu: true, timer: 'timestamp', samples: null, out: 'bench/results', list: false, profile: false };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     const val = () => {
@@ -50,6 +53,7 @@ function parseArgs(argv: string[]): Args {
     if (x === '--quick') a.quick = true;
     else if (x === '--filter') a.filters.push(val());
     else if (x === '--verify') a.verify = true;
+    else if (x === '--profile') a.profile = true;
     else if (x === '--no-peers') a.peers = false;
     else if (x === '--no-cpu') a.cpu = false;
     else if (x === '--timer') {
@@ -60,7 +64,7 @@ function parseArgs(argv: string[]): Args {
     else if (x === '--out') a.out = val();
     else if (x === '--list') a.list = true;
     else if (x === '--help' || x === '-h') {
-      console.log('usage: node dist/node/bench.js [--quick] [--filter S]… [--verify] [--no-peers] [--no-cpu] [--timer timestamp|wall] [--samples N] [--out DIR] [--list]');
+      console.log('usage: node dist/node/bench.js [--quick] [--filter S]… [--verify] [--no-peers] [--no-cpu] [--timer timestamp|wall] [--samples N] [--out DIR] [--profile] [--list]');
       process.exit(0);
     } else throw new Error(`bench: unknown option ${x} (see --help)`);
   }
@@ -101,11 +105,25 @@ export interface EntryResult {
   unfused?: { median_ms: number; ratio: number };
   counts?: { submits: number; readbacks: number; dispatches: number };
   notes?: Record<string, unknown>;
+  /** --profile: GPU milliseconds per repetition by kernel (the largest first), and their sum. */
+  profile?: { gpu_ms: number; kernels: { kernel: string; label: string; grid: string; per_rep: number; ms: number }[] };
   skipped?: string;
   error?: string;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** --profile: every dispatch of a few more repetitions timed on the GPU, summed per kernel. */
+async function profileSteps(ctx: BenchContext, c: StepCase, from: number): Promise<NonNullable<EntryResult['profile']>> {
+  const reps = 3;
+  await c.settle();
+  ctx.g.startProfile();
+  for (let r = 0; r < reps; r++) await c.step(from + r);
+  await c.settle();
+  const rows = await ctx.g.stopProfile();
+  const kernels = rows.map((r) => ({ kernel: r.kernel, label: r.label, grid: r.grid, per_rep: r.count / reps, ms: r.ms / reps }));
+  return { gpu_ms: kernels.reduce((a, k) => a + k.ms, 0), kernels };
+}
 
 async function runKernel(ctx: BenchContext, e: BenchEntry, c: KernelCase, nSamples: number): Promise<{ s: Stats; reps: number }> {
   const t = ctx.timer;
@@ -118,7 +136,11 @@ async function runKernel(ctx: BenchContext, e: BenchEntry, c: KernelCase, nSampl
   return { s: stats(xs), reps };
 }
 
-async function runSteps(ctx: BenchContext, c: StepCase, nSamples: number): Promise<{ s: Stats; reps: number; counts?: EntryResult['counts'] }> {
+async function runSteps(
+  ctx: BenchContext,
+  c: StepCase,
+  nSamples: number,
+): Promise<{ s: Stats; reps: number; counts?: EntryResult['counts']; next: number }> {
   const g = ctx.g;
   let i = 0;
   // warm-up (compiles pipelines, fills the buffer pool), then one step to size the samples
@@ -150,7 +172,7 @@ async function runSteps(ctx: BenchContext, c: StepCase, nSamples: number): Promi
       };
     }
   }
-  return { s: stats(xs), reps, counts };
+  return { s: stats(xs), reps, counts, next: i };
 }
 
 function gitCommit(): string {
@@ -246,6 +268,14 @@ async function main(): Promise<void> {
         ...(c.notes ? { notes: c.notes } : {}),
         ...('counts' in r && r.counts ? { counts: r.counts as NonNullable<EntryResult['counts']> } : {}),
       };
+      if (args.profile && c.kind === 'step' && c.count && 'next' in r) {
+        res.profile = await profileSteps(ctx, c, r.next);
+        const p = res.profile;
+        log(`${e.name}: GPU ${fmtMs(p.gpu_ms)} of ${fmtMs(r.s.median)} per repetition; by kernel:`);
+        for (const k of p.kernels.slice(0, 12)) {
+          log(`  ${fmtMs(k.ms).padStart(9)}  ${((100 * k.ms) / p.gpu_ms).toFixed(1).padStart(5)}%  ×${k.per_rep}  ${k.kernel}  ${k.label}  [${k.grid}]`);
+        }
+      }
       if (c.flops) res.gflops = c.flops / r.s.median / 1e6;
       if (c.bytes) res.gbps = c.bytes / r.s.median / 1e6;
       if (e.peer) res.peer = { ...e.peer };

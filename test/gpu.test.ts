@@ -77,4 +77,34 @@ describe('gpu runtime', () => {
     expect(gpu().stats.readbacks).toBe(before.readbacks);
     x.dispose();
   });
+
+  it('a profile times every dispatch on the GPU, grouped by kernel, label and grid', async () => {
+    const g = gpu();
+    if (!g.hasFeature('timestamp-query')) {
+      expect(() => g.startProfile()).toThrow(/timestamp-query/);
+      return;
+    }
+    await expect(g.stopProfile()).rejects.toThrow(/no profile is running/);
+    const x = tensor(new Float32Array(64 * 64).fill(0.5), [64, 64]);
+    g.startProfile();
+    expect(() => g.startProfile()).toThrow(/already running/);
+    const before = g.stats.submits;
+    for (let i = 0; i < 3; i++) {
+      tidy(() => { raw.reduceRaw('sum', raw.matmulRaw(x, x), 1); });
+      g.flush();
+    }
+    const y = raw.matmulRaw(x, x);
+    const rows = await g.stopProfile();
+    expect(g.stats.submits - before, 'profiling keeps one submit per flush').toBe(4);
+    const mm = rows.filter((r) => r.kernel.startsWith('matmul.'));
+    const red = rows.filter((r) => r.kernel.startsWith('reduce.'));
+    expect(mm.reduce((a, r) => a + r.count, 0)).toBe(4);
+    expect(red.reduce((a, r) => a + r.count, 0)).toBe(3);
+    for (const r of rows) expect(r.ms).toBeGreaterThan(0);
+    expect(rows.map((r) => r.ms)).toEqual([...rows.map((r) => r.ms)].sort((a, b) => b - a));
+    // the profiled work computed what it should
+    expect(Array.from(await y.f32()).every((v) => v === 16)).toBe(true);
+    x.dispose();
+    y.dispose();
+  });
 });

@@ -77,19 +77,24 @@ describe('sg8 matmul (8-lane subgroups, CPU drivers)', () => {
   });
 });
 
-describe('small matmul (skinny products on CPU drivers; checked here on any adapter)', () => {
-  const rng = new Rng(803);
-  it('one output per thread, all four transpose combinations, a 2-wide output and a 3-deep K', async () => {
-    for (const ta of [false, true])
-      for (const tb of [false, true]) {
-        await check('small', { m: 70, k: 33, n: 2, ta, tb }, rng);
-        await check('small', { m: 45, k: 3, n: 67, ta, tb }, rng);
-      }
+// small: one output per thread; skinny: an 8×4 block per thread (70 = 8·8 + 6 rows and 67 = 16·4 + 3
+// columns leave partial blocks at both edges; n = 2 leaves half of every block unused)
+for (const [variant, seed] of [['small', 803], ['skinny', 804]] as const) {
+  describe(`${variant} matmul (skinny products on CPU drivers; checked here on any adapter)`, () => {
+    const rng = new Rng(seed);
+    it('all four transpose combinations, a 2-wide output and a 3-deep K', async () => {
+      for (const ta of [false, true])
+        for (const tb of [false, true]) {
+          await check(variant, { m: 70, k: 33, n: 2, ta, tb }, rng);
+          await check(variant, { m: 45, k: 3, n: 67, ta, tb }, rng);
+        }
+    });
+    it('batched, with bias and silu fused, and one row with relu', async () => {
+      await check(variant, { m: 9, k: 20, n: 3, ta: false, tb: true, batch: 3, bias: true, act: 'silu' }, rng);
+      await check(variant, { m: 1, k: 5, n: 6, ta: true, tb: false, bias: true, act: 'relu' }, rng);
+    });
   });
-  it('batched, with bias and silu fused', async () => {
-    await check('small', { m: 9, k: 20, n: 3, ta: false, tb: true, batch: 3, bias: true, act: 'silu' }, rng);
-  });
-});
+}
 
 describe('tiled matmul (GPUs; checked here on whatever adapter runs the tests)', () => {
   const rng = new Rng(802);

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  HostRng, Linear, Module, PARAM_ALIGN, SinusoidalEmbedding, VelocityMLP, backward, mul, noGrad, sinusoidalFrequencies, sum, tensor, tidy,
+  gpu, HostRng, Linear, Module, PARAM_ALIGN, SinusoidalEmbedding, VelocityMLP, backward, mul, noGrad, sinusoidalFrequencies, sum, tensor, tidy,
   type Tensor, type VelocityMLPConfig,
 } from '../src/index.js';
 import { checkOp, expectClose, Rng, useGpu } from './helpers.js';
@@ -139,6 +139,23 @@ describe('VelocityMLP', () => {
         const ct = c.cond === 'i32' ? tensor(labels, [n], 'i32') : c.cond === 'f32' ? tensor(Float32Array.from(condF), [n, cfg.condDim]) : undefined;
         return noGrad(() => net.forward(xt, tt, ct));
       }).f32();
+      // with gradients recorded the activations run as separate ops (the backward needs the
+      // pre-activations); without, they are fused into the matmul stores: both must match float64
+      const g = gpu();
+      const d0 = g.stats.dispatches;
+      const training = await tidy(() => {
+        const xt = tensor(Float32Array.from(x), [n, cfg.dim]);
+        const tt = tensor(Float32Array.from(t), c.tShape === 'n1' ? [n, 1] : c.tShape === 'one' ? [] : [n]);
+        const ct = c.cond === 'i32' ? tensor(labels, [n], 'i32') : c.cond === 'f32' ? tensor(Float32Array.from(condF), [n, cfg.condDim]) : undefined;
+        const d1 = g.stats.dispatches;
+        const y = net.forward(xt, tt, ct);
+        expect(y.requiresGrad).toBe(true);
+        const d2 = g.stats.dispatches;
+        noGrad(() => net.forward(xt, tt, ct)).dispose();
+        expect(g.stats.dispatches - d2, 'at least one dispatch fewer per hidden activation when sampling').toBeLessThanOrEqual(d2 - d1 - cfg.hiddenLayers);
+        return y;
+      }).f32();
+      expect(d0).toBeLessThan(g.stats.dispatches);
       const sd = await net.stateDict();
       // the concat the PyTorch Sequential sees
       const width = net.inWidth;
@@ -156,6 +173,7 @@ describe('VelocityMLP', () => {
       // f32 dot products of length ≤ 24 with |w| ≤ 1/√in and |h| ≲ 3: each layer adds ≲ 1e-6;
       // 1e-5 absolute leaves a 10× margin over 4 layers.
       expectClose(got, want, { rtol: 1e-5, atol: 1e-5 }, `mlp ${c.name}`);
+      expectClose(training, want, { rtol: 1e-5, atol: 1e-5 }, `mlp ${c.name} (recording gradients)`);
       net.dispose();
     });
   }

@@ -26,7 +26,7 @@ import {
   type UnaryOp,
 } from '../tensor/primitives.js';
 import type { Shape, Tensor } from '../tensor/tensor.js';
-import { record } from './tape.js';
+import { isGradEnabled, record } from './tape.js';
 
 type T = Tensor;
 const same = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -146,12 +146,20 @@ export function matmul(a: T, b: T, o: MatmulOpts = {}): T {
 }
 
 /**
- * y = x·Wᵀ + b with W [out, in] (PyTorch's layout), bias fused into the matmul epilogue.
+ * y = act(x·Wᵀ + b) with W [out, in] (PyTorch's layout), bias fused into the matmul epilogue.
  * x may have leading batch dimensions.
  */
-export function linear(x: T, w: T, b?: T): T {
+export function linear(x: T, w: T, b?: T, act?: 'silu' | 'relu'): T {
   const lead = x.shape.slice(0, -1);
   const x2 = x.rank === 2 ? x : reshape(x, [-1, x.shape[x.rank - 1]]);
+  if (act) {
+    // No gradient to record (sampling): the activation is fused into the matmul's store. With one,
+    // it stays a separate op, whose backward needs the pre-activation.
+    const y = isGradEnabled() && [x, w, b].some((t) => t?.requiresGrad)
+      ? unary(act, linear(x2, w, b))
+      : matmulRaw(x2, w, { transB: true, bias: b, act });
+    return x.rank === 2 ? y : reshape(y, [...lead, w.shape[0]]);
+  }
   const y = record(matmulRaw(x2, w, { transB: true, bias: b }), 'linear', b ? [x2, w, b] : [x2, w], (g) => [
     x2.requiresGrad ? matmulRaw(g, w) : null,
     w.requiresGrad ? matmulRaw(g, x2, { transA: true }) : null,

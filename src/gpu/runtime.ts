@@ -60,6 +60,20 @@ export interface GpuStats {
   pipelines: number;
 }
 
+/** One row of a profile: the GPU time of every dispatch with the same kernel, label and grid. */
+export interface ProfileRow {
+  /** `family.entry`, the dispatch's label and its workgroup grid. */
+  kernel: string;
+  label: string;
+  grid: string;
+  count: number;
+  /** Total GPU milliseconds (timestamps around each dispatch). */
+  ms: number;
+}
+
+/** Timestamp queries per profiled submit (two per dispatch); a fuller submit is split. */
+const PROFILE_QUERIES = 4096;
+
 export interface GpuOptions extends AcquireOptions {
   /** Submit after every dispatch so errors name the exact kernel (slow). */
   debug?: boolean;
@@ -99,6 +113,13 @@ export class Gpu {
   private asyncError: Error | null = null;
   private errorChecks: Promise<void>[] = [];
   private lostInfo: GPUDeviceLostInfo | null = null;
+  private profiler: {
+    querySet: GPUQuerySet;
+    resolve: GPUBuffer;
+    keys: string[];
+    rows: Map<string, ProfileRow>;
+    reads: Promise<void>[];
+  } | null = null;
   private destroyed = false;
   readonly stats: GpuStats = {
     buffersCreated: 0,
@@ -381,10 +402,25 @@ export class Gpu {
       bg = this.device.createBindGroup({ label, layout, entries });
       this.bindGroups.set(key, bg);
     }
-    const pass = this.getPass();
+    const prof = this.profiler;
+    if (prof && prof.keys.length * 2 >= PROFILE_QUERIES) this.flush();
+    let pass: GPUComputePassEncoder;
+    if (prof) {
+      // one pass per dispatch, timestamped at its start and end
+      this.endPass();
+      const i = prof.keys.length;
+      prof.keys.push(`${fam.name}.${entry}\u0000${label}\u0000${wg.join('×')}`);
+      pass = this.getEncoder().beginComputePass({
+        timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+      });
+      this.pass = pass;
+    } else {
+      pass = this.getPass();
+    }
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bg, dynamicOffsets);
     pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
+    if (prof) this.endPass();
     this.stats.dispatches++;
     this.pendingLabels.push(label);
     if (this.debug) this.flush();
@@ -421,6 +457,7 @@ export class Gpu {
     this.checkAlive();
     if (!this.encoder) return;
     this.endPass();
+    const profiled = this.resolveProfile(this.encoder);
     const labels = this.pendingLabels;
     this.pendingLabels = [];
     if (this.arenaUsed) this.device.queue.writeBuffer(this.arena, 0, this.arenaCpu, 0, this.arenaUsed * UNIFORM_SLOT);
@@ -440,6 +477,7 @@ export class Gpu {
     );
     this.encoder = null;
     this.stats.submits++;
+    profiled?.();
     for (const b of this.pendingRelease) this.release(b);
     this.pendingRelease = [];
     for (const b of this.pendingStaging) {
@@ -448,6 +486,69 @@ export class Gpu {
       list.push(b);
     }
     this.pendingStaging = [];
+  }
+
+  // ---------------------------------------------------------------- profiling
+
+  /**
+   * Starts timing every dispatch with GPU timestamps (needs the `timestamp-query` feature; Dawn
+   * quantises timestamps unless created with `dawnFlags: ['disable-dawn-features=timestamp_quantization']`).
+   * Each dispatch then runs in a compute pass of its own, which costs a little; the step structure
+   * (one submit per step, no read-backs) is unchanged. `stopProfile` returns the totals.
+   */
+  startProfile(): void {
+    if (!this.hasFeature('timestamp-query')) {
+      throw new FlowGpuError(`profiling needs the 'timestamp-query' feature, which adapter '${this.info.description || this.info.device}' does not offer`);
+    }
+    if (this.profiler) throw new FlowGpuError('a profile is already running (call stopProfile first)');
+    this.flush();
+    this.profiler = {
+      querySet: this.device.createQuerySet({ type: 'timestamp', count: PROFILE_QUERIES }),
+      resolve: this.device.createBuffer({ size: PROFILE_QUERIES * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+      keys: [],
+      rows: new Map(),
+      reads: [],
+    };
+  }
+
+  /** Stops profiling and returns one row per (kernel, label, grid), the most expensive first. */
+  async stopProfile(): Promise<ProfileRow[]> {
+    const prof = this.profiler;
+    if (!prof) throw new FlowGpuError('no profile is running (call startProfile first)');
+    this.flush();
+    this.profiler = null;
+    await Promise.all(prof.reads);
+    prof.querySet.destroy();
+    prof.resolve.destroy();
+    return [...prof.rows.values()].sort((a, b) => b.ms - a.ms);
+  }
+
+  /** Records the resolve of this submit's timestamps; the returned function starts their read-back. */
+  private resolveProfile(enc: GPUCommandEncoder): (() => void) | null {
+    const prof = this.profiler;
+    if (!prof || prof.keys.length === 0) return null;
+    const keys = prof.keys;
+    prof.keys = [];
+    const bytes = keys.length * 16;
+    const read = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    enc.resolveQuerySet(prof.querySet, 0, keys.length * 2, prof.resolve, 0);
+    enc.copyBufferToBuffer(prof.resolve, 0, read, 0, bytes);
+    return () => {
+      prof.reads.push(
+        read.mapAsync(GPUMapMode.READ).then(() => {
+          const ts = new BigUint64Array(read.getMappedRange());
+          keys.forEach((key, i) => {
+            const [kernel, label, grid] = key.split('\u0000');
+            let row = prof.rows.get(key);
+            if (!row) prof.rows.set(key, (row = { kernel, label, grid, count: 0, ms: 0 }));
+            row.count++;
+            if (ts[2 * i + 1] > ts[2 * i]) row.ms += Number(ts[2 * i + 1] - ts[2 * i]) / 1e6;
+          });
+          read.unmap();
+          read.destroy();
+        }),
+      );
+    };
   }
 
   /** Waits for all submitted work and throws the first asynchronous error, if any. */

@@ -25,8 +25,8 @@ export class Linear extends Module {
   get bias(): Tensor | null {
     return this.hasParameter('bias') ? this.getParameter('bias') : null;
   }
-  forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias ?? undefined);
+  forward(x: Tensor, act?: 'silu'): Tensor {
+    return linear(x, this.weight, this.bias ?? undefined, act);
   }
 }
 
@@ -45,8 +45,21 @@ export class Sequential extends Module {
     layers.forEach((l, i) => this.registerModule(String(i), l));
   }
   forward(x: Tensor): Tensor {
-    let h = x;
-    for (const l of this.layers) h = l.forward(h);
-    return h;
+    return forwardLayers(this.layers, x);
   }
+}
+
+/** Applies layers in order; a Linear followed by a SiLU runs as one op (fused when sampling). */
+export function forwardLayers(layers: readonly { forward(x: Tensor): Tensor }[], x: Tensor): Tensor {
+  let h = x;
+  for (let i = 0; i < layers.length; i++) {
+    const l = layers[i];
+    if (l instanceof Linear && layers[i + 1] instanceof SiLU) {
+      h = l.forward(h, 'silu');
+      i++;
+    } else {
+      h = l.forward(h);
+    }
+  }
+  return h;
 }

@@ -20,7 +20,7 @@ import { FlowGpuError } from '../gpu/errors.js';
 import { oneHot } from '../tensor/primitives.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { SinusoidalEmbedding } from './embedding.js';
-import { Linear, SiLU } from './layers.js';
+import { forwardLayers, Linear, SiLU } from './layers.js';
 import { HostRng, Module } from './module.js';
 
 /** A plain JSON-able description, stored in checkpoints; `VelocityMLP.fromConfig` rebuilds the net. */
@@ -142,9 +142,7 @@ export class VelocityMLP extends Module {
         parts.push(cond);
       }
     } else if (cond) throw new FlowGpuError('mlp: this network is unconditional (condDim 0) but cond was given');
-    let h = concat(parts, 1);
-    for (const l of this.layers) h = l.forward(h);
-    return h;
+    return forwardLayers(this.layers, concat(parts, 1));
   }
 
   override dispose(): void {

@@ -6,8 +6,11 @@
  *   on the CPU — Mesa's lavapipe, what CI and machines without a GPU get. About 5× the general
  *   kernel there (the variant log in kernels/matmul.wgsl says why).
  * - `tiled` (matmul.wgsl, matmul_tiled): hardware GPUs, 128×128 tiles, 8×8 per thread.
- * - `small` (matmul.wgsl, matmul_small): CPU drivers, skinny products (M, N or K ≤ 16: a toy MLP's
- *   2-wide output layer, its 3-wide input, their gradients): one output per thread, no barriers.
+ * - `skinny` (matmul.wgsl, matmul_skinny): CPU drivers, skinny products with many outputs (a toy
+ *   MLP's 3-wide input layer, its 2-wide output layer and that layer's dX): an 8×4 register block
+ *   per thread.
+ * - `small` (matmul.wgsl, matmul_small): CPU drivers, skinny products with few outputs and a long K
+ *   (the weight gradients of those layers): one output per thread, so enough threads to fill the cores.
  * - `general` (matmul.wgsl, matmul): anything, bounds-checked; also fills the edge strips the two
  *   aligned kernels leave when M or N is not a multiple of their tile.
  *
@@ -22,7 +25,7 @@ import type { Gpu } from '../gpu/runtime.js';
 import { FlowGpuError } from '../gpu/errors.js';
 import { gpu, run, type Tensor } from './tensor.js';
 
-export type MatmulVariant = 'general' | 'small' | 'tiled' | 'sg8';
+export type MatmulVariant = 'general' | 'small' | 'skinny' | 'tiled' | 'sg8';
 
 export interface MatmulDims {
   m: number;
@@ -79,6 +82,10 @@ function aligned(d: MatmulDims): boolean {
   return d.k % 8 === 0 && d.n % 4 === 0 && (!d.transA || d.m % 4 === 0);
 }
 
+/** `skinny` needs this many 8×4 blocks (threads) and at most this K; other skinny products go to `small`. */
+const SKINNY_MIN_BLOCKS = 512;
+const SKINNY_MAX_K = 256;
+
 /** A side this short makes the tiled kernels mostly padding. */
 const SKINNY = 16;
 
@@ -89,7 +96,12 @@ export function planMatmul(d: MatmulDims, g: Gpu = gpu()): MatmulPlan {
   const want: MatmulVariant | null =
     forced ??
     (tr.cpu && skinny ? 'small' : d.m * d.n * d.k < MIN_WORK ? 'general' : tr.cpu ? (tr.subgroup8 ? 'sg8' : 'general') : 'tiled');
-  if (want === 'small') return { variant: 'small', rows: 0, cols: 0, p4: 0 };
+  if (want === 'small' || want === 'skinny') {
+    // 8×4 blocks only pay with enough of them to keep every core busy; otherwise one output per thread
+    const blocks = Math.ceil(d.m / 8) * Math.ceil(d.n / 4) * d.nb;
+    const v = forced ?? (blocks >= SKINNY_MIN_BLOCKS && d.k <= SKINNY_MAX_K ? 'skinny' : 'small');
+    return { variant: v, rows: 0, cols: 0, p4: 0 };
+  }
   if (!want || want === 'general' || !aligned(d)) return general;
   if (want === 'sg8') {
     if (!tr.subgroup8) return general;
@@ -147,11 +159,12 @@ export function dispatchMatmul(call: MatmulCall): MatmulPlan {
     general(0, 0, call.m, call.n);
     return plan;
   }
-  if (plan.variant === 'small') {
-    const [x, y] = g.grid(call.m * call.n, 64);
+  if (plan.variant === 'small' || plan.variant === 'skinny') {
+    const threads = plan.variant === 'small' ? call.m * call.n : Math.ceil(call.m / 8) * Math.ceil(call.n / 4);
+    const [x, y] = g.grid(threads, 64);
     checkGroups(g, [x, y, call.nb], `${call.m}×${call.n}×batch ${call.nb}`);
-    run(g.family({ name: 'matmul', code: matmulSrc }), 'matmul_small', {
-      inputs, outputs, params: { ...base, row0: 0, col0: 0 }, overrides, workgroups: [x, y, call.nb], label: 'matmul.small',
+    run(g.family({ name: 'matmul', code: matmulSrc }), `matmul_${plan.variant}`, {
+      inputs, outputs, params: { ...base, row0: 0, col0: 0 }, overrides, workgroups: [x, y, call.nb], label: `matmul.${plan.variant}`,
     });
     return plan;
   }
