@@ -11,7 +11,7 @@
  * the optimiser's dispatch. x1 comes from a pool of host batches uploaded one per step, as a
  * training loop does.
  */
-import { empty, gpu, keep, type Tensor } from '../src/index.js';
+import { empty, gpu, keep, tensor, type Tensor } from '../src/index.js';
 import { checkerboard } from '../src/data/toy.js';
 import { condOT } from '../src/flow/schedulers.js';
 import { flowMatchingStep, type VelocityModel } from '../src/flow/train.js';
@@ -54,6 +54,8 @@ interface TrainSetup {
   batches: Float32Array[];
   opt: AdamW;
   ema: EMA;
+  /** Class labels of the batch, for a conditional model. */
+  cond?: Tensor;
 }
 
 function trainCase(make: () => TrainSetup, flops: number, notes: Record<string, unknown>): StepCase {
@@ -68,11 +70,12 @@ function trainCase(make: () => TrainSetup, flops: number, notes: Record<string, 
     step(i) {
       const data = s.batches[i % s.batches.length];
       g.upload(s.x1.pooled, s.x1.offset * 4, data);
-      flowMatchingStep(s.model, s.x1, { scheduler, seed: 1, step: i + 1, update: s.opt }).dispose();
+      flowMatchingStep(s.model, s.x1, { scheduler, seed: 1, step: i + 1, update: s.opt, cond: s.cond }).dispose();
     },
     settle: () => g.sync(),
     dispose() {
       s.x1.dispose();
+      s.cond?.dispose();
       s.opt.m.dispose();
       s.opt.v.dispose();
       s.ema.shadow.dispose();
@@ -133,6 +136,28 @@ register(
           return { model, x1: keep(empty([c.batch, 784])), batches: mnistBatches(c.batch, 784), opt, ema };
         },
         3 * mlpForwardFlops(c, c.batch, 784),
+        { flops: '3 × forward matmuls' },
+      );
+    },
+  },
+  {
+    // the README's model: `flowgpu train mnist --size 16 --model mlp --cond --hidden 512 --layers 3 --batch 64`
+    name: 'e2e/train-mnist16-cond-mlp',
+    group: 'e2e',
+    config: { model: 'MLP 3×512 SiLU on concat[16×16 pixels, t, one-hot class]', batch: 64, optimizer: 'AdamW lr 1e-3 wd 0 + EMA 0.999' },
+    quick: true,
+    async setup() {
+      const c = { hidden: 512, hiddenLayers: 3, batch: 64 };
+      return trainCase(
+        () => {
+          const model = new VelocityMLP({ dim: 256, hidden: c.hidden, hiddenLayers: c.hiddenLayers, condDim: 10 }, 1);
+          const ema = new EMA(model, { decay: 0.999 });
+          const opt = new AdamW(model, { lr: 1e-3, weightDecay: 0, ema });
+          const labels = keep(tensor(Int32Array.from({ length: c.batch }, (_, i) => (i * 7) % 10), [c.batch], 'i32'));
+          return { model, x1: keep(empty([c.batch, 256])), batches: mnistBatches(c.batch, 256), opt, ema, cond: labels };
+        },
+        // the one-hot columns are 10 of the first layer's inputs
+        3 * mlpForwardFlops(c, c.batch, 256) + 3 * 2 * c.batch * 10 * c.hidden,
         { flops: '3 × forward matmuls' },
       );
     },

@@ -159,6 +159,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   o.start?.(step);
   process.stderr.write(o.header + '\n');
   const meter = new LossMeter();
+  const pace: Pace = { windowStart: performance.now(), msPerStep: 0, windows: 0 };
   const progress = new Progress(cfg.steps, 'train', step);
   const t0 = Date.now();
   try {
@@ -167,7 +168,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       step++;
       if (step % cfg.logEvery === 0 || step === cfg.steps) {
         const window = meter.pending;
-        const mean = await meter.read();
+        const mean = await pacedRead(meter, pace);
         if (!Number.isFinite(mean)) {
           throw new UsageError(
             `training diverged: the mean loss of steps ${step - window + 1}–${step} is ${mean}. ` +
@@ -178,7 +179,10 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
         history.lossStep.push(step);
         progress.update(step, { loss: mean });
       }
-      if (step % o.ckptEvery === 0 && step < cfg.steps) await saveRun(out, cfg, model, opt, ema, { step, history });
+      if (step % o.ckptEvery === 0 && step < cfg.steps) {
+        await saveRun(out, cfg, model, opt, ema, { step, history });
+        pace.windowStart = performance.now(); // the save synced: the next window starts now
+      }
     }
   } finally {
     meter.dispose();
@@ -186,6 +190,41 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   progress.finish(step, { loss: history.loss[history.loss.length - 1] ?? NaN });
   await saveRun(out, cfg, model, opt, ema, { step, history });
   return { step, history, trainSeconds: (Date.now() - t0) / 1000, stepsRun: step - first };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Reads the loss window back after sleeping through most of the time its steps should take on the
+ * GPU (learned from earlier windows). Dawn's node bindings poll on the JavaScript thread while a
+ * GPU promise is pending; on a CPU driver (lavapipe, 2 cores) that polling competes with the
+ * driver's threads. The first window (pipeline compiles) teaches nothing; a read that returns at
+ * once after a sleep means the estimate ran long, so it shrinks; if the program rather than the GPU
+ * is the bottleneck, the due time has passed and nothing sleeps.
+ */
+interface Pace {
+  windowStart: number;
+  msPerStep: number;
+  windows: number;
+}
+
+async function pacedRead(meter: LossMeter, pace: Pace): Promise<number> {
+  const steps = meter.pending;
+  let slept = false;
+  if (pace.msPerStep > 0) {
+    const left = pace.windowStart + 0.9 * steps * pace.msPerStep - performance.now();
+    if (left > 2) {
+      await sleep(left);
+      slept = true;
+    }
+  }
+  const t = performance.now();
+  const mean = await meter.read();
+  const now = performance.now();
+  const per = (now - pace.windowStart) / steps;
+  if (pace.windows++ > 0) pace.msPerStep = slept && now - t < 1 ? 0.8 * per : per;
+  pace.windowStart = now;
+  return mean;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * AdamW over a module's flat parameter buffer (src/nn/module.ts `flatten()`), exactly as
  * torch.optim.AdamW, with optional gradient clipping by global norm as
- * torch.nn.utils.clip_grad_norm_ — in one dispatch per step, two with clipping (kernels/optim.wgsl).
+ * torch.nn.utils.clip_grad_norm_ — in one dispatch per step; clipping adds two small ones for the norm (kernels/optim.wgsl).
  *
  * The moments live in flat buffers of the parameters' layout. The step count, and every scalar
  * derived from it and from lr, weight decay and the betas, is kept on the host and passed as
@@ -119,7 +119,7 @@ export class AdamW {
 
   /**
    * One AdamW step on the current gradients (call after backward). `lr` sets this.lr first (for
-   * schedules). Records one dispatch (two with the norm); reads nothing back.
+   * schedules). Records one dispatch (three with the norm); reads nothing back.
    */
   step(lr?: number): void {
     if (lr !== undefined) this.lr = lr;
@@ -158,10 +158,17 @@ export class AdamW {
         workgroups: [partials],
         label: 'grad_norm',
       });
+      run(kernel('optim'), 'grad_norm_finish', {
+        inputs: {},
+        outputs: { partial: this.partial, gnorm: this.norm },
+        params,
+        workgroups: [1],
+        label: 'grad_norm.finish',
+      });
     }
     run(kernel('optim'), ema ? 'adamw_ema' : 'adamw', {
       inputs: { grad: this.flat.grads },
-      outputs: { param: this.flat.params, m: this.m, v: this.v, partial: this.partial, gnorm: this.norm, ...(ema ? { ema: ema.shadow } : {}) },
+      outputs: { param: this.flat.params, m: this.m, v: this.v, gnorm: this.norm, ...(ema ? { ema: ema.shadow } : {}) },
       params,
       overrides: { CLIP: clip ? 1 : 0, SKIP_NONFINITE: this.skipNonFinite ? 1 : 0 },
       workgroups: g.grid(n, WG),

@@ -6,17 +6,18 @@
  *   on the CPU — Mesa's lavapipe, what CI and machines without a GPU get. About 5× the general
  *   kernel there (the variant log in kernels/matmul.wgsl says why).
  * - `tiled` (matmul.wgsl, matmul_tiled): hardware GPUs, 128×128 tiles, 8×8 per thread.
- * - `skinny` (matmul.wgsl, matmul_skinny): CPU drivers, skinny products with many outputs (a toy
- *   MLP's 3-wide input layer, its 2-wide output layer and that layer's dX): an 8×4 register block
- *   per thread.
+ * - `skinny` (matmul.wgsl, matmul_skinny): CPU drivers, products with many outputs that sg8 cannot
+ *   take (a toy MLP's 3-wide input layer, its 2-wide output layer and that layer's dX; MNIST's
+ *   267-wide input layer, whose rows are not vec4-aligned): an 8×4 register block per thread,
+ *   1.7–3× the general kernel.
  * - `small` (matmul.wgsl, matmul_small): CPU drivers, skinny products with few outputs and a long K
  *   (the weight gradients of those layers): one output per thread, so enough threads to fill the cores.
  * - `general` (matmul.wgsl, matmul): anything, bounds-checked; also fills the edge strips the two
  *   aligned kernels leave when M or N is not a multiple of their tile.
  *
  * The aligned kernels are used only where they pay: sg8's pipelines take seconds to compile on a
- * CPU driver, so products below 2²⁴ multiply-adds (tests) stay on the general kernel, and skinny
- * ones (a toy MLP's 2- or 3-wide layers) go to `small` on CPU drivers.
+ * CPU driver, so products below 2²² multiply-adds (tests) stay on the general kernel; skinny ones
+ * (a side ≤ 16) go to `skinny` or `small` on CPU drivers whatever their size.
  * `setMatmulVariant` forces a variant (the bench compares them; tests check each against float64).
  */
 import matmulSrc from '../../kernels/matmul.wgsl';
@@ -53,8 +54,12 @@ export function setMatmulVariant(v: MatmulVariant | 'auto'): void {
   forced = v === 'auto' ? null : v;
 }
 
-/** Products below this many multiply-adds stay on the general kernel unless a variant is forced. */
-const MIN_WORK = 1 << 24;
+/**
+ * Products below this many multiply-adds stay on the general kernel unless a variant is forced (the
+ * aligned kernels' pipelines take seconds to compile on a CPU driver; tests use small products).
+ * 2²² lets a batch-64 MLP's 256×512 layers use sg8: 3–5× the general kernel there.
+ */
+const MIN_WORK = 1 << 22;
 
 interface AdapterTraits {
   cpu: boolean;
@@ -82,9 +87,8 @@ function aligned(d: MatmulDims): boolean {
   return d.k % 8 === 0 && d.n % 4 === 0 && (!d.transA || d.m % 4 === 0);
 }
 
-/** `skinny` needs this many 8×4 blocks (threads) and at most this K; other skinny products go to `small`. */
+/** `skinny` needs this many 8×4 blocks (threads); skinny products with fewer go to `small`. */
 const SKINNY_MIN_BLOCKS = 512;
-const SKINNY_MAX_K = 256;
 
 /** A side this short makes the tiled kernels mostly padding. */
 const SKINNY = 16;
@@ -93,16 +97,18 @@ export function planMatmul(d: MatmulDims, g: Gpu = gpu()): MatmulPlan {
   const general: MatmulPlan = { variant: 'general', rows: 0, cols: 0, p4: 0 };
   const tr = adapterTraits(g);
   const skinny = Math.min(d.m, d.n, d.k) <= SKINNY;
-  const want: MatmulVariant | null =
-    forced ??
-    (tr.cpu && skinny ? 'small' : d.m * d.n * d.k < MIN_WORK ? 'general' : tr.cpu ? (tr.subgroup8 ? 'sg8' : 'general') : 'tiled');
-  if (want === 'small' || want === 'skinny') {
-    // 8×4 blocks only pay with enough of them to keep every core busy; otherwise one output per thread
-    const blocks = Math.ceil(d.m / 8) * Math.ceil(d.n / 4) * d.nb;
-    const v = forced ?? (blocks >= SKINNY_MIN_BLOCKS && d.k <= SKINNY_MAX_K ? 'skinny' : 'small');
-    return { variant: v, rows: 0, cols: 0, p4: 0 };
+  // 8×4 blocks only pay with enough of them to keep every core busy
+  const manyBlocks = Math.ceil(d.m / 8) * Math.ceil(d.n / 4) * d.nb >= SKINNY_MIN_BLOCKS;
+  let want: MatmulVariant | null = forced;
+  if (!want && tr.cpu) {
+    if (skinny) want = manyBlocks ? 'skinny' : 'small';
+    else if (d.m * d.n * d.k < MIN_WORK) want = 'general';
+    // sg8 needs vec4-aligned rows (a 267-wide input layer is not); skinny beats general there
+    else want = tr.subgroup8 && aligned(d) ? 'sg8' : manyBlocks ? 'skinny' : 'general';
   }
-  if (!want || want === 'general' || !aligned(d)) return general;
+  want ??= d.m * d.n * d.k < MIN_WORK ? 'general' : 'tiled';
+  if (want === 'small' || want === 'skinny') return { variant: want, rows: 0, cols: 0, p4: 0 };
+  if (want === 'general' || !aligned(d)) return general;
   if (want === 'sg8') {
     if (!tr.subgroup8) return general;
     const p4 = d.n % 64 === 0 ? 2 : 1;
