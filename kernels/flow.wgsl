@@ -147,11 +147,44 @@ fn quad_index(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
 
-@compute @workgroup_size(WG)
-fn interpolate_sample(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let q = quad_index(gid, nwg);
-  if (q * 4u >= fp.n) { return; }
-  let z = normal4(philox_at(fp.seed, fp.step, q, STREAM_SOURCE));
+// Each entry point combines a source of x0 (drawn, or read from x0) with a source of t (drawn per
+// row, writing t_out at each row's first element, or read from t_in) for the 4 elements of quad q;
+// write_quad evaluates the path once per row it touches. Reads past n are clamped and unused.
+
+fn drawn_source(q: u32) -> vec4f {
+  return normal4(philox_at(fp.seed, fp.step, q, STREAM_SOURCE));
+}
+
+fn given_source(q: u32) -> vec4f {
+  let i = q * 4u;
+  let last = fp.n - 1u;
+  return vec4f(x0[i], x0[min(i + 1u, last)], x0[min(i + 2u, last)], x0[min(i + 3u, last)]);
+}
+
+fn drawn_times(q: u32) -> vec4f {
+  var t = vec4f(0.0);
+  var row = 0xffffffffu;
+  var tr = 0.0;
+  for (var k = 0u; k < 4u; k++) {
+    let i = min(q * 4u + k, fp.n - 1u);
+    let r = i / fp.d;
+    if (r != row) {
+      row = r;
+      tr = draw_row_time(r);
+      if (i % fp.d == 0u) { t_out[r] = tr; }
+    }
+    t[k] = tr;
+  }
+  return t;
+}
+
+fn given_times(q: u32) -> vec4f {
+  var t = vec4f(0.0);
+  for (var k = 0u; k < 4u; k++) { t[k] = t_in[min(q * 4u + k, fp.n - 1u) / fp.d]; }
+  return t;
+}
+
+fn write_quad(q: u32, x0q: vec4f, tq: vec4f) {
   var row = 0xffffffffu;
   var c = vec4f(0.0);
   for (var k = 0u; k < 4u; k++) {
@@ -160,93 +193,49 @@ fn interpolate_sample(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
     let r = i / fp.d;
     if (r != row) {
       row = r;
-      let t = draw_row_time(r);
-      c = path_coef(t);
-      if (i % fp.d == 0u) { t_out[r] = t; }
+      c = path_coef(tq[k]);
     }
     let a = x1[i];
-    let b = z[k];
+    let b = x0q[k];
     xt[i] = c.x * a + c.y * b;
     ut[i] = c.z * a + c.w * b;
   }
+}
+
+@compute @workgroup_size(WG)
+fn interpolate_sample(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let q = quad_index(gid, nwg);
+  if (q * 4u < fp.n) { write_quad(q, drawn_source(q), drawn_times(q)); }
 }
 
 @compute @workgroup_size(WG)
 fn interpolate_given_x0(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let q = quad_index(gid, nwg);
-  if (q * 4u >= fp.n) { return; }
-  var row = 0xffffffffu;
-  var c = vec4f(0.0);
-  for (var k = 0u; k < 4u; k++) {
-    let i = q * 4u + k;
-    if (i >= fp.n) { break; }
-    let r = i / fp.d;
-    if (r != row) {
-      row = r;
-      let t = draw_row_time(r);
-      c = path_coef(t);
-      if (i % fp.d == 0u) { t_out[r] = t; }
-    }
-    let a = x1[i];
-    let b = x0[i];
-    xt[i] = c.x * a + c.y * b;
-    ut[i] = c.z * a + c.w * b;
-  }
+  if (q * 4u < fp.n) { write_quad(q, given_source(q), drawn_times(q)); }
 }
 
 @compute @workgroup_size(WG)
 fn interpolate_given_t(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let q = quad_index(gid, nwg);
-  if (q * 4u >= fp.n) { return; }
-  let z = normal4(philox_at(fp.seed, fp.step, q, STREAM_SOURCE));
-  var row = 0xffffffffu;
-  var c = vec4f(0.0);
-  for (var k = 0u; k < 4u; k++) {
-    let i = q * 4u + k;
-    if (i >= fp.n) { break; }
-    let r = i / fp.d;
-    if (r != row) {
-      row = r;
-      c = path_coef(t_in[r]);
-    }
-    let a = x1[i];
-    let b = z[k];
-    xt[i] = c.x * a + c.y * b;
-    ut[i] = c.z * a + c.w * b;
-  }
+  if (q * 4u < fp.n) { write_quad(q, drawn_source(q), given_times(q)); }
 }
 
 @compute @workgroup_size(WG)
 fn interpolate_given(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let q = quad_index(gid, nwg);
-  if (q * 4u >= fp.n) { return; }
-  var row = 0xffffffffu;
-  var c = vec4f(0.0);
-  for (var k = 0u; k < 4u; k++) {
-    let i = q * 4u + k;
-    if (i >= fp.n) { break; }
-    let r = i / fp.d;
-    if (r != row) {
-      row = r;
-      c = path_coef(t_in[r]);
-    }
-    let a = x1[i];
-    let b = x0[i];
-    xt[i] = c.x * a + c.y * b;
-    ut[i] = c.z * a + c.w * b;
-  }
+  if (q * 4u < fp.n) { write_quad(q, given_source(q), given_times(q)); }
 }
 
 @compute @workgroup_size(WG)
 fn draw_source_time(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let q = quad_index(gid, nwg);
   if (q * 4u >= fp.n) { return; }
-  let z = normal4(philox_at(fp.seed, fp.step, q, STREAM_SOURCE));
+  let z = drawn_source(q);
+  _ = drawn_times(q);
   for (var k = 0u; k < 4u; k++) {
     let i = q * 4u + k;
     if (i >= fp.n) { break; }
     x0_out[i] = z[k];
-    if (i % fp.d == 0u) { t_out[i / fp.d] = draw_row_time(i / fp.d); }
   }
 }
 
