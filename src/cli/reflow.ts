@@ -52,6 +52,7 @@ export const REFLOW_HELP = `flowgpu reflow CKPT [options]     (CKPT: a trained r
   --steps N              student training steps (default 2000 for 2-D toys, 5000 for MNIST)
   --batch N              batch size (default the teacher's)
   --lr X                 learning rate (default the teacher's)
+  --warmup N             warm-up steps, then cosine decay to 1% (default 0 = constant lr)
   --ema D                EMA decay (default the teacher's)
   --seed N               seed of the pairs and the training (default the teacher's seed + 1)
   --eval-n N             samples per quality measurement (default 2000 for 2-D toys, 1000 for MNIST)
@@ -73,6 +74,7 @@ const OPTIONS = {
   steps: { type: 'string' },
   batch: { type: 'string' },
   lr: { type: 'string' },
+  warmup: { type: 'string' },
   ema: { type: 'string' },
   seed: { type: 'string' },
   'eval-n': { type: 'string' },
@@ -127,6 +129,8 @@ export function reflowOptions(argv: string[]): ReflowOptions {
       guidance: num(v.guidance ?? 1, 'guidance'),
     },
   };
+  const warmup = opt('warmup', (s) => num(s, 'warmup', { int: true, min: 0 }));
+  if (warmup !== undefined) overrides.warmup = warmup;
   const steps = opt('steps', (s) => num(s, 'steps', { int: true, min: 1 }));
   const batch = opt('batch', (s) => num(s, 'batch', { int: true, min: 1 }));
   const lr = opt('lr', (s) => num(s, 'lr', { gt: 0 }));
@@ -263,8 +267,9 @@ async function reflowWith(o: ReflowOptions, teacher: LoadedModel, student: Loade
     // the student learns the straight interpolation of the pairs (see the file comment)
     ...(tcfg.kind === 'toy' ? { path: 'condot', sigmaMin: 0, timeSampler: 'uniform', coupling: 'independent' } : {}),
     ...(tcfg.kind === 'mnist' ? { labelDropout: 0 } : {}),
-    warmup: 0,
   };
+  if (o.overrides.warmup === undefined) cfg.warmup = 0;
+  if (cfg.warmup >= cfg.steps) throw new UsageError(`--warmup (${cfg.warmup}) must be below the student's steps (${cfg.steps})`);
   if (cfg.batch > info.pairs) throw new UsageError(`--batch (${cfg.batch}) exceeds --pairs (${info.pairs})`);
   if (subject.cond && evalN % 10 !== 0) throw new UsageError(`--eval-n must be a multiple of 10 for a conditional model (the same number of each digit), got ${evalN}`);
   const width = subject.rowShape.reduce((a, b) => a * b, 1);
