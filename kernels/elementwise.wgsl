@@ -3,6 +3,10 @@
 // Bindings (every entry): x / gy read-only f32 arrays, y / gx read_write f32 arrays, `p` uniform.
 // Shapes: flat; n elements. Threads: 1-D over a 2-D grid (index = gid.x + gid.y * 65535·WG-ish,
 // computed from num_workgroups so n may exceed 65535 workgroups).
+// vec4 entries (`…4`): when n % 4 == 0 the host binds the same buffers as vec4 arrays (x4, y4, gy4)
+// and runs one thread per 4 elements, applying the same scalar function to each lane (bit-identical
+// results). On a CPU driver every load is a per-lane loop, so one 16-byte load instead of four
+// 4-byte loads is what counts (bench/README.md's optimisation log has the measurement).
 // OP (override, compile-time): 0 neg, 1 exp, 2 log, 3 sqrt, 4 pow(x, a), 5 abs, 6 relu, 7 silu,
 //   8 gelu (tanh form), 9 sigmoid, 10 tanh, 11 sin, 12 cos, 13 affine a·x + b.
 // Forward and backward of each op sit side by side in `f` and `df`; the backward recomputes from x
@@ -149,4 +153,40 @@ fn fill(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 fn axpby(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i < p.n) { y[i] = p.a * x[i] + p.b * y[i]; }
+}
+
+// ------------------------------------------------------------------ vec4 entries (n % 4 == 0)
+
+@group(0) @binding(0) var<storage, read> x4: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> y4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> gy4: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn unary_forward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i < p.n / 4u) {
+    let v = x4[i];
+    y4[i] = vec4f(f(v.x), f(v.y), f(v.z), f(v.w));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn unary_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i < p.n / 4u) {
+    let v = x4[i];
+    y4[i] = gy4[i] * vec4f(df(v.x), df(v.y), df(v.z), df(v.w));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn fill4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i < p.n / 4u) { y4[i] = vec4f(p.a); }
+}
+
+@compute @workgroup_size(WG)
+fn axpby4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i < p.n / 4u) { y4[i] = p.a * x4[i] + p.b * y4[i]; }
 }

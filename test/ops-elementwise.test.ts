@@ -228,11 +228,11 @@ const UNARY: UnarySpec[] = [
   { name: 'addScalar', gpu: (x) => addScalar(x, 2.5), ref: (x) => x + 2.5, gen: (r) => r.normal(), tol: { rtol: 2 * EPS, atol: 2 * EPS }, gradTol: { rtol: 0, atol: 1e-9 } },
 ];
 
-describe('unary ops on random shapes (rank 0–4, odd sizes)', () => {
+describe('unary ops on random shapes (rank 0–4; odd sizes, and multiples of 4 for the vec4 kernels)', () => {
   for (const u of UNARY) {
     it(`${u.name}: forward vs float64, backward vs central differences`, async () => {
       const rng = new Rng(100 + u.name.length);
-      for (const shape of [[], [1], [7], [3, 5], [2, 1, 3], [2, 3, 1, 5], [301]]) {
+      for (const shape of [[], [1], [7], [3, 5], [2, 1, 3], [2, 3, 1, 5], [301], [4, 6], [2, 2, 3, 4]]) {
         await checkOp({
           name: `${u.name} [${shape}]`,
           inputs: [{ shape, data: rng.array(size(shape), () => u.gen(rng)) }],

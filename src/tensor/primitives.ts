@@ -47,17 +47,35 @@ export const UNARY = {
 } as const;
 export type UnaryOp = keyof typeof UNARY;
 
+/**
+ * Runs an elementwise entry over n elements: its vec4 twin (`entry4`, the buffers bound as vec4
+ * arrays, one thread per 4 elements) when n % 4 == 0, else the scalar entry.
+ */
+function elementwise(
+  entry: 'unary_forward' | 'unary_backward' | 'fill' | 'axpby',
+  n: number,
+  inputs: Record<string, Tensor>,
+  y: Tensor,
+  params: { a: number; b: number },
+  label: string,
+  overrides?: Record<string, number>,
+): void {
+  const v4 = n % 4 === 0;
+  const name = (k: string) => (v4 ? `${k}4` : k);
+  run(kernel('elementwise'), name(entry), {
+    inputs: Object.fromEntries(Object.entries(inputs).map(([k, t]) => [name(k), t])),
+    outputs: { [name('y')]: y },
+    params: { n, ...params },
+    overrides,
+    workgroups: gpu().grid(v4 ? n / 4 : n, WG),
+    label,
+  });
+}
+
 export function unaryRaw(op: UnaryOp, x: Tensor, a = 0, b = 0): Tensor {
   const y = empty(x.shape);
   if (x.size === 0) return y;
-  run(kernel('elementwise'), 'unary_forward', {
-    inputs: { x },
-    outputs: { y },
-    params: { n: x.size, a, b },
-    overrides: { OP: UNARY[op] },
-    workgroups: gpu().grid(x.size, WG),
-    label: op,
-  });
+  elementwise('unary_forward', x.size, { x }, y, { a, b }, op, { OP: UNARY[op] });
   return y;
 }
 
@@ -65,27 +83,14 @@ export function unaryRaw(op: UnaryOp, x: Tensor, a = 0, b = 0): Tensor {
 export function unaryBackwardRaw(op: UnaryOp, x: Tensor, gy: Tensor, a = 0): Tensor {
   const y = empty(x.shape);
   if (x.size === 0) return y;
-  run(kernel('elementwise'), 'unary_backward', {
-    inputs: { x, gy },
-    outputs: { y },
-    params: { n: x.size, a, b: 0 },
-    overrides: { OP: UNARY[op] },
-    workgroups: gpu().grid(x.size, WG),
-    label: `${op}.backward`,
-  });
+  elementwise('unary_backward', x.size, { x, gy }, y, { a, b: 0 }, `${op}.backward`, { OP: UNARY[op] });
   return y;
 }
 
 export function fill(t: Tensor, value: number): void {
   if (t.dtype !== 'f32') throw new FlowGpuError('fill() takes an f32 tensor');
   if (t.size === 0) return;
-  run(kernel('elementwise'), 'fill', {
-    inputs: {},
-    outputs: { y: t },
-    params: { n: t.size, a: value, b: 0 },
-    workgroups: gpu().grid(t.size, WG),
-    label: 'fill',
-  });
+  elementwise('fill', t.size, {}, t, { a: value, b: 0 }, 'fill');
 }
 registerFill(fill);
 
@@ -93,13 +98,7 @@ registerFill(fill);
 export function axpby(y: Tensor, x: Tensor, a: number, b: number): void {
   if (x.size !== y.size) throw new FlowGpuError(`axpby: x ${fmt(x.shape)} and y ${fmt(y.shape)} differ in size`);
   if (y.size === 0) return;
-  run(kernel('elementwise'), 'axpby', {
-    inputs: { x },
-    outputs: { y },
-    params: { n: y.size, a, b },
-    workgroups: gpu().grid(y.size, WG),
-    label: 'axpby',
-  });
+  elementwise('axpby', y.size, { x }, y, { a, b }, 'axpby');
 }
 
 // ------------------------------------------------------------------ broadcasting binary
