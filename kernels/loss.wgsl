@@ -2,9 +2,12 @@
 //
 // Bindings: pred, tgt (target) read-only f32 [n]; grad read_write f32 [n]; partial read_write f32
 //   [workgroups]; `p` uniform.
-// Each thread takes one element: d = pred − target, writes grad = 2·d/n (the gradient of the mean
-// with respect to pred) and contributes d²/n to its workgroup's sum, reduced in workgroup memory
-// to partial[workgroup]. The host then sums the partials (reduce family) into the loss.
+// A 1-D grid of P ≤ 64 workgroups strides over the elements: per element d = pred − target, grad =
+// 2·d/n (the gradient of the mean with respect to pred), and d²/n into the thread's sum; each
+// workgroup reduces its threads' sums in workgroup memory to partial[workgroup], and the host sums
+// the P partials (reduce family) into the loss. Few workgroups, because each reduction tree costs
+// 9 barriers, which is what a CPU driver makes expensive (one workgroup per 256 elements made the
+// fused kernel slower than the unfused composition on lavapipe). Fixed order: deterministic.
 // Fused: the difference, the square, the first reduction level and the backward — the unfused
 // composition is sub, square, mean (two passes) and in backward sub, scale, scale again.
 
@@ -22,12 +25,11 @@ var<workgroup> acc: array<f32, WG>;
 @compute @workgroup_size(WG)
 fn mse_fused(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u,
              @builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
   var v = 0.0;
-  if (i < p.n) {
+  for (var i = gid.x; i < p.n; i += nwg.x * WG) {
     let d = pred[i] - tgt[i];
     grad[i] = 2.0 * d * p.inv_n;
-    v = d * d * p.inv_n;
+    v += d * d * p.inv_n;
   }
   acc[lid] = v;
   workgroupBarrier();
@@ -35,5 +37,5 @@ fn mse_fused(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
     if (lid < s) { acc[lid] += acc[lid + s]; }
     workgroupBarrier();
   }
-  if (lid == 0u) { partial[wid.x + wid.y * nwg.x] = acc[0]; }
+  if (lid == 0u) { partial[wid.x] = acc[0]; }
 }

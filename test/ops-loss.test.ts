@@ -133,8 +133,9 @@ describe('cross-entropy', () => {
 describe('MSE loss (fused forward and backward)', () => {
   const rng = new Rng(63);
 
-  it('forward and gradients for prediction and target, sizes across workgroups', async () => {
-    for (const shape of [[1], [37], [256], [257, 1], [3, 300], [4, 2, 129], [1000, 2]]) {
+  it('forward and gradients for prediction and target, sizes across workgroups and grid-stride passes', async () => {
+    // 64 workgroups × 256 threads = 16 384 elements per pass: [129, 300] takes three passes
+    for (const shape of [[1], [37], [256], [257, 1], [3, 300], [4, 2, 129], [1000, 2], [129, 300]]) {
       const n = size(shape);
       await checkOp({
         name: `mse [${shape}]`,

@@ -536,13 +536,13 @@ export function mseFusedRaw(pred: Tensor, target: Tensor): { loss: Tensor; grad:
   const n = pred.size;
   if (n === 0) throw new FlowGpuError('mse_loss of empty tensors');
   const grad = empty(pred.shape);
-  const wg = gpu().grid(n, WG);
-  const partial = empty([wg[0] * wg[1]]);
+  const groups = Math.min(64, Math.ceil(n / WG));
+  const partial = empty([groups]);
   run(kernel('loss'), 'mse_fused', {
     inputs: { pred, tgt: target },
     outputs: { grad, partial },
     params: { n, inv_n: 1 / n },
-    workgroups: wg,
+    workgroups: [groups],
     label: 'mse_fused',
   });
   const loss = reduceRaw('sum', partial);
