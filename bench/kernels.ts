@@ -146,75 +146,33 @@ register(
       };
     },
   },
-  {
-    name: 'memory/unary-affine',
-    group: 'memory',
-    config: { what: 'y = a·x + b (elementwise.wgsl unary_forward)', floats: '4M / 16M' },
-    quick: true,
-    async setup(ctx) {
-      const n = MEM_N(ctx);
-      const x = filled([n]);
-      return { kind: 'kernel', bytes: 8 * n, record: () => unaryRaw('affine', x, 2, 1).dispose(), dispose: () => x.dispose() };
-    },
-  },
-  {
-    name: 'memory/unary-silu',
-    group: 'memory',
-    config: { what: 'silu(x)', floats: '4M / 16M' },
-    quick: false,
-    async setup(ctx) {
-      const n = MEM_N(ctx);
-      const x = filled([n]);
-      return { kind: 'kernel', bytes: 8 * n, record: () => unaryRaw('silu', x).dispose(), dispose: () => x.dispose() };
-    },
-  },
-  {
-    name: 'memory/binary-add',
-    group: 'memory',
-    config: { what: 'c = a + b (same shape)', floats: '4M / 16M' },
-    quick: true,
-    async setup(ctx) {
-      const n = MEM_N(ctx);
-      const a = filled([n], 1);
-      const b = filled([n], 2);
-      return { kind: 'kernel', bytes: 12 * n, record: () => binaryRaw('add', a, b).dispose(), dispose: () => disposeAll(a, b) };
-    },
-  },
-  {
-    name: 'memory/binary-bias-broadcast',
-    group: 'memory',
-    config: { what: 'c = a[N,512] + b[512]', floats: '4M / 16M' },
-    quick: false,
-    async setup(ctx) {
-      const n = MEM_N(ctx);
-      const a = filled([n / 512, 512], 1);
-      const b = filled([512], 2);
-      return { kind: 'kernel', bytes: 8 * n, record: () => binaryRaw('add', a, b).dispose(), dispose: () => disposeAll(a, b) };
-    },
-  },
-  {
-    name: 'memory/reduce-sum-all',
-    group: 'memory',
-    config: { what: 'sum of all elements', floats: '4M / 16M' },
-    quick: true,
-    async setup(ctx) {
-      const n = MEM_N(ctx);
-      const x = filled([n]);
-      return { kind: 'kernel', bytes: 4 * n, record: () => reduceRaw('sum', x).dispose(), dispose: () => x.dispose() };
-    },
-  },
-  {
-    name: 'memory/reduce-sum-rows',
-    group: 'memory',
-    config: { what: 'sum over axis 0 of [N/512, 512] (a bias gradient)', floats: '4M / 16M' },
-    quick: false,
-    async setup(ctx) {
-      const n = MEM_N(ctx);
-      const x = filled([n / 512, 512]);
-      return { kind: 'kernel', bytes: 4 * n, record: () => reduceRaw('sum', x, 0).dispose(), dispose: () => x.dispose() };
-    },
-  },
 );
+
+/**
+ * Memory-bound ops on N floats (4M quick, 16M): name, what, part of --quick, operand shapes (of N),
+ * bytes moved per float of N, and the op (its result is released at once).
+ */
+const memoryOps: [string, string, boolean, ((n: number) => number[])[], number, (...xs: Tensor[]) => Tensor][] = [
+  ['unary-affine', 'y = a·x + b (elementwise.wgsl unary_forward)', true, [(n) => [n]], 8, (x) => unaryRaw('affine', x, 2, 1)],
+  ['unary-silu', 'silu(x)', true, [(n) => [n]], 8, (x) => unaryRaw('silu', x)],
+  ['binary-add', 'c = a + b (same shape)', true, [(n) => [n], (n) => [n]], 12, (a, b) => binaryRaw('add', a, b)],
+  ['binary-bias-broadcast', 'c = a[N,512] + b[512]', false, [(n) => [n / 512, 512], () => [512]], 8, (a, b) => binaryRaw('add', a, b)],
+  ['reduce-sum-all', 'sum of all elements', true, [(n) => [n]], 4, (x) => reduceRaw('sum', x)],
+  ['reduce-sum-rows', 'sum over axis 0 of [N/512, 512] (a bias gradient)', false, [(n) => [n / 512, 512]], 4, (x) => reduceRaw('sum', x, 0)],
+];
+for (const [tag, what, quick, shapes, bytesPerFloat, op] of memoryOps) {
+  register({
+    name: `memory/${tag}`,
+    group: 'memory',
+    config: { what, floats: '4M / 16M' },
+    quick,
+    async setup(ctx) {
+      const n = MEM_N(ctx);
+      const xs = shapes.map((sh, i) => filled(sh(n), i + 1));
+      return { kind: 'kernel', bytes: bytesPerFloat * n, record: () => op(...xs).dispose(), dispose: () => disposeAll(...xs) };
+    },
+  });
+}
 
 // ------------------------------------------------------------------ fused vs unfused
 

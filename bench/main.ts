@@ -269,7 +269,7 @@ async function main(): Promise<void> {
         ...('counts' in r && r.counts ? { counts: r.counts as NonNullable<EntryResult['counts']> } : {}),
       };
       if (args.profile && c.kind === 'step' && c.count && 'next' in r) {
-        res.profile = await profileSteps(ctx, c, r.next);
+        res.profile = await profileSteps(ctx, c, r.next as number);
         const p = res.profile;
         log(`${e.name}: GPU ${fmtMs(p.gpu_ms)} of ${fmtMs(r.s.median)} per repetition; by kernel:`);
         for (const k of p.kernels.slice(0, 12)) {
