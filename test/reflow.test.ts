@@ -56,6 +56,17 @@ describe('flowgpu reflow on a 2-D toy', () => {
     m.module.dispose();
   });
 
+  it('--distill trains the one-step map: 1-step samples beat the teacher\'s, and it is recorded in the config', async () => {
+    const dout = mkdtempSync(join(tmpdir(), 'fg-rd-'));
+    const d = await runReflow(reflowOptions([teacher, '--distill', '--pairs', '1024', '--teacher-nfe', '20', '--steps', '250', '--batch', '256',
+      '--eval-n', '500', ...loop, '--out', dout]));
+    // trained only at t ≈ 0, the student's one Euler step is x0 + v(x0, 0) ≈ the teacher's ODE end point
+    expect(d.after[1].sw2).toBeLessThan(0.5 * d.before[1].sw2);
+    const m = loadModel(dout);
+    expect((m.config as unknown as { reflow: { distill: boolean } }).reflow.distill).toBe(true);
+    m.module.dispose();
+  });
+
   it('refuses bad flags', () => {
     expect(() => reflowOptions([])).toThrow(/one checkpoint/);
     expect(() => reflowOptions(['x', '--teacher-solver', 'leapfrog'])).toThrow(/--teacher-solver takes one of/);

@@ -18,6 +18,10 @@
  * distance (and conditional accuracy) of `flowgpu eval mnist`'s classifier. The teacher's own
  * quality with its accurate solver is printed as the reference.
  *
+ * --distill trains the student only at t ≈ 0 on the same pairs (the paper's one-step distillation,
+ * §2.3: v(x0, 0) ≈ x1' − x0, so one Euler step lands on x1'); run it on a reflowed model, whose
+ * straighter ODE gives pairs that are easier to fit.
+ *
  * Writes into --out DIR: model.safetensors (the student, the teacher's config kind, so `flowgpu
  * sample` takes it), checkpoint.safetensors, before-1step.png, after-1step.png, loss.png,
  * reflow.json.
@@ -27,6 +31,7 @@ import { dirname, join, resolve } from 'node:path';
 import { sampleToy } from '../data/toy.js';
 import { modelToPixels } from '../data/mnist.js';
 import { condOT } from '../flow/schedulers.js';
+import { uniformTime } from '../flow/time.js';
 import { flowMatchingStep } from '../flow/train.js';
 import { writePng } from '../io/node-files.js';
 import { lossPlot, scatterPlot } from '../io/plot.js';
@@ -49,6 +54,8 @@ export const REFLOW_HELP = `flowgpu reflow CKPT [options]     (CKPT: a trained r
   --teacher-solver NAME  solver of the teacher's ODE for the pairs (default rk4)
   --teacher-nfe N        its velocity evaluations per pair (default 80)
   --guidance W           conditional MNIST teachers: guidance of the pairs (default 1)
+  --distill              one-step distillation instead of reflow: train the student only at t ≈ 0
+                         (t < 2⁻²⁰), where one Euler step reads it; best run on a reflowed model
   --steps N              student training steps (default 2000 for 2-D toys, 5000 for MNIST)
   --batch N              batch size (default the teacher's)
   --lr X                 learning rate (default the teacher's)
@@ -81,6 +88,7 @@ const OPTIONS = {
   cache: { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'boolean' },
+  distill: { type: 'boolean' },
   'log-every': { type: 'string' },
   'ckpt-every': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -93,7 +101,12 @@ export interface ReflowInfo {
   teacherSolver: (typeof SOLVERS)[number];
   teacherNfe: number;
   guidance: number;
+  /** One-step distillation: the student is trained at t ∈ [0, 2⁻²⁰) only. */
+  distill: boolean;
 }
+
+/** Upper end of the distillation's time window (the 1-step sampler evaluates v at t = 0). */
+const DISTILL_T = 2 ** -20;
 
 type TeacherConfig = LoopConfig & { kind: string; seed: number; batch: number; [k: string]: unknown };
 
@@ -111,7 +124,10 @@ export interface ReflowOptions {
 }
 
 export function reflowOptions(argv: string[]): ReflowOptions {
-  const { values: v, positionals } = parse(argv, OPTIONS, true) as { values: Record<string, string | undefined> & { resume?: boolean; help?: boolean }; positionals: string[] };
+  const { values: v, positionals } = parse(argv, OPTIONS, true) as {
+    values: Record<string, string | undefined> & { resume?: boolean; help?: boolean; distill?: boolean };
+    positionals: string[];
+  };
   if (v.help) throw new HelpRequest(REFLOW_HELP);
   if (positionals.length !== 1) throw new UsageError(`flowgpu reflow takes one checkpoint (the teacher)\n\n${REFLOW_HELP}`);
   const teacher = resolve(positionals[0]);
@@ -127,6 +143,7 @@ export function reflowOptions(argv: string[]): ReflowOptions {
       teacherSolver: oneOf(v['teacher-solver'] ?? 'rk4', 'teacher-solver', SOLVERS),
       teacherNfe: num(v['teacher-nfe'] ?? 80, 'teacher-nfe', { int: true, min: 1 }),
       guidance: num(v.guidance ?? 1, 'guidance'),
+      distill: !!v.distill,
     },
   };
   const warmup = opt('warmup', (s) => num(s, 'warmup', { int: true, min: 0 }));
@@ -298,6 +315,7 @@ async function reflowWith(o: ReflowOptions, teacher: LoadedModel, student: Loade
     return Int32Array.from({ length: cfg.batch }, () => r.int(info.pairs));
   };
   const scheduler = condOT();
+  const time = info.distill ? uniformTime({ tMin: 0, tMax: DISTILL_T }) : undefined;
   try {
     const { history, trainSeconds } = await trainLoop({
       config: cfg,
@@ -307,7 +325,7 @@ async function reflowWith(o: ReflowOptions, teacher: LoadedModel, student: Loade
       model: student.module,
       opt,
       ema,
-      header: `flowgpu reflow: ${tcfg.kind} student, ${student.module.parameterCount()} parameters, ${info.pairs} pairs, batch ${cfg.batch}, ${cfg.steps} steps on ${adapterName()}`,
+      header: `flowgpu reflow${info.distill ? ' --distill (one-step distillation)' : ''}: ${tcfg.kind} student, ${student.module.parameterCount()} parameters, ${info.pairs} pairs, batch ${cfg.batch}, ${cfg.steps} steps on ${adapterName()}`,
       step: (s) => {
         const pick = pickPairs(s);
         const idx = tensor(pick, [cfg.batch], 'i32');
@@ -317,7 +335,7 @@ async function reflowWith(o: ReflowOptions, teacher: LoadedModel, student: Loade
         const x1b = b1.view(rows(cfg.batch));
         const lab = pairLabels ? tensor(Int32Array.from(pick, (i) => pairLabels[i]), [cfg.batch], 'i32') : undefined;
         try {
-          return flowMatchingStep(stepModel, x1b, { scheduler, seed: cfg.seed, step: s, x0: x0b, cond: lab, update: () => opt.step(lrAt(s)) });
+          return flowMatchingStep(stepModel, x1b, { scheduler, time, seed: cfg.seed, step: s, x0: x0b, cond: lab, update: () => opt.step(lrAt(s)) });
         } finally {
           for (const t of [idx, b0, b1, x0b, x1b, lab]) t?.dispose();
         }
@@ -346,7 +364,8 @@ async function reflowWith(o: ReflowOptions, teacher: LoadedModel, student: Loade
     const teacherReference = await subject.quality(ref, evalLabels);
 
     writePng(join(o.out, 'before-1step.png'), subject.picture(oneStep[0], evalLabels, 'teacher, 1 Euler step'));
-    writePng(join(o.out, 'after-1step.png'), subject.picture(oneStep[1], evalLabels, 'after reflow, 1 Euler step'));
+    const what = info.distill ? 'distillation' : 'reflow';
+    writePng(join(o.out, 'after-1step.png'), subject.picture(oneStep[1], evalLabels, `after ${what}, 1 Euler step`));
     writePng(join(o.out, 'loss.png'), lossPlot(history.loss, { steps: history.lossStep, title: 'reflow loss (straight pairs)' }));
     await saveModel(o.out, cfg, student.module, ema, { step: cfg.steps });
     const result: ReflowResult = { before, after, teacherReference, loss: history.loss };
@@ -356,7 +375,7 @@ async function reflowWith(o: ReflowOptions, teacher: LoadedModel, student: Loade
     );
     const lines = [
       `teacher with ${info.teacherSolver} (${info.teacherNfe} NFE): ${subject.describe(teacherReference)}`,
-      `${'Euler steps'.padEnd(12)}${'before reflow (teacher)'.padEnd(40)}after reflow`,
+      `${'Euler steps'.padEnd(12)}${`before ${what} (teacher)`.padEnd(40)}after ${what}`,
       ...EULER_STEPS.map((k) => `${String(k).padEnd(12)}${subject.describe(before[k]).padEnd(40)}${subject.describe(after[k])}`),
       `wrote ${o.out}/{model.safetensors, checkpoint.safetensors, before-1step.png, after-1step.png, loss.png, reflow.json}`,
     ];
