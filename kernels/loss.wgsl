@@ -2,7 +2,7 @@
 //
 // Bindings: pred, tgt (target) read-only f32 [n]; grad read_write f32 [n]; partial read_write f32
 //   [workgroups]; `p` uniform.
-// A 1-D grid of P ≤ 64 workgroups strides over the elements: per element d = pred − target, grad =
+// A 1-D grid of P = min(64, ⌈n / (16·256)⌉) workgroups strides over the elements: per element d = pred − target, grad =
 // 2·d/n (the gradient of the mean with respect to pred), and d²/n into the thread's sum; each
 // workgroup reduces its threads' sums in workgroup memory to partial[workgroup], and the host sums
 // the P partials (reduce family) into the loss. Few workgroups, because each reduction tree costs

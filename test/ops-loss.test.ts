@@ -134,7 +134,7 @@ describe('MSE loss (fused forward and backward)', () => {
   const rng = new Rng(63);
 
   it('forward and gradients for prediction and target, sizes across workgroups and grid-stride passes', async () => {
-    // 64 workgroups × 256 threads = 16 384 elements per pass: [129, 300] takes three passes
+    // min(64, ⌈n/4096⌉) workgroups of 256 threads: every size above 256 takes several grid-stride passes
     for (const shape of [[1], [37], [256], [257, 1], [3, 300], [4, 2, 129], [1000, 2], [129, 300]]) {
       const n = size(shape);
       await checkOp({

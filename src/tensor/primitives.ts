@@ -536,7 +536,8 @@ export function mseFusedRaw(pred: Tensor, target: Tensor): { loss: Tensor; grad:
   const n = pred.size;
   if (n === 0) throw new FlowGpuError('mse_loss of empty tensors');
   const grad = empty(pred.shape);
-  const groups = Math.min(64, Math.ceil(n / WG));
+  // ≥ 16 elements per thread: each workgroup's reduction tree costs 9 barriers (see loss.wgsl)
+  const groups = Math.min(64, Math.ceil(n / (16 * WG)));
   const partial = empty([groups]);
   run(kernel('loss'), 'mse_fused', {
     inputs: { pred, tgt: target },
