@@ -1,5 +1,5 @@
 // Builds the bundles with esbuild; kernels/*.wgsl are inlined as strings (loader 'text').
-//   dist/node/index.js    the engine for Node (imports the `webgpu` package at run time)
+//   dist/node/index.js    the engine for Node (src/node.ts: the library plus file helpers; imports `webgpu` at run time)
 //   dist/node/cli.js      the `flowgpu` command
 //   dist/node/bench.js    the bench suite (`npm run bench`)
 //   dist/browser/index.js the engine for browsers (navigator.gpu; no Node APIs)
@@ -18,7 +18,7 @@ const common = {
 };
 
 rmSync('dist', { recursive: true, force: true });
-const nodeEntries = { index: 'src/index.ts' };
+const nodeEntries = { index: 'src/node.ts' }; // the library plus Node's file helpers
 if (existsSync('src/cli/main.ts')) nodeEntries.cli = 'src/cli/main.ts';
 if (existsSync('bench/main.ts')) nodeEntries.bench = 'bench/main.ts';
 await build({
