@@ -1,14 +1,14 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { runToy, toyConfig } from '../src/cli/toy.js';
 import { loadModel } from '../src/cli/model-file.js';
 import { nll } from '../src/cli/toycmds.js';
 import { readSafetensors, writeNpy } from '../src/io/node-files.js';
 import { useGpu } from './helpers.js';
 
-useGpu();
+const { gpu } = useGpu();
 
 const tiny = ['--hidden', '16', '--layers', '2', '--batch', '64', '--log-every', '5', '--ckpt-every', '10', '--samples', '64', '--nfe', '4', '--ema', '0.9'];
 
@@ -28,6 +28,37 @@ describe('flowgpu train toy', () => {
     expect(resumed.history.loss).toEqual(full.history.loss);
     const metrics = JSON.parse(readFileSync(join(a, 'metrics.json'), 'utf8'));
     expect(metrics.sw2Floor).toBeGreaterThan(0);
+  });
+
+  it('--profile prints the GPU time per kernel of 10 steps and leaves the computation unchanged', async () => {
+    const plain = await runToy(toyConfig([...tiny, '--steps', '20', '--out', mkdtempSync(join(tmpdir(), 'fg-p-'))]));
+    const err: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+      err.push(String(s));
+      return true;
+    });
+    let profiled;
+    try {
+      profiled = await runToy(toyConfig([...tiny, '--steps', '20', '--profile', '--out', mkdtempSync(join(tmpdir(), 'fg-p-'))]));
+    } finally {
+      spy.mockRestore();
+    }
+    // each dispatch ran in a compute pass of its own, timestamped: same kernels, same losses
+    expect(profiled.history.loss).toEqual(plain.history.loss);
+    const text = err.join('');
+    if (!gpu().hasFeature('timestamp-query')) {
+      expect(text).toMatch(/no timestamp queries; not profiling/);
+      return;
+    }
+    const head = text.match(/--profile: GPU time of 10 steps, per step: ([0-9.]+) ms in ([0-9.]+) dispatches/);
+    expect(head, text).not.toBeNull();
+    expect(Number(head![1])).toBeGreaterThan(0);
+    expect(Number(head![2])).toBeGreaterThan(10);
+    // one row per kernel, label and grid, the most expensive first
+    const ms = [...text.matchAll(/^ +([0-9.]+) ms +[0-9.]+%  ×[0-9.]+  \w+\.\w+/gm)].map((m) => Number(m[1]));
+    expect(ms.length).toBeGreaterThan(5);
+    expect(ms).toEqual([...ms].sort((a, b) => b - a));
+    expect(text).toMatch(/matmul\.matmul/);
   });
 
   it('model.safetensors holds torch.nn.Sequential names and loads back', async () => {

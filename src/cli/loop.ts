@@ -53,6 +53,7 @@ export const LOOP_OPTIONS = {
   samples: { type: 'string' },
   solver: { type: 'string' },
   nfe: { type: 'string' },
+  profile: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -71,7 +72,7 @@ export interface LoopSettings extends LoopConfig {
 export function loopSettings(
   v: Record<string, string | boolean | undefined>,
   d: { steps: number; batch: number; lr: number; gradClip: number | null; samples: number; minBatch?: number },
-): { loop: LoopSettings; ckptEvery: number; resume: boolean; samples: number; solver: SolverName; nfe: number } {
+): { loop: LoopSettings; ckptEvery: number; resume: boolean; profile: boolean; samples: number; solver: SolverName; nfe: number } {
   const s = v as Record<string, string | undefined>;
   const logEvery = num(s['log-every'] ?? 50, 'log-every', { int: true, min: 1 });
   const ckptEvery = num(s['ckpt-every'] ?? 500, 'ckpt-every', { int: true, min: 1 });
@@ -92,6 +93,7 @@ export function loopSettings(
     loop,
     ckptEvery,
     resume: !!v.resume,
+    profile: !!v.profile,
     samples: num(s.samples ?? d.samples, 'samples', { int: true, min: 1 }),
     solver: oneOf(s.solver ?? 'midpoint', 'solver', SOLVERS),
     nfe: num(s.nfe ?? 40, 'nfe', { int: true, min: 1 }),
@@ -120,6 +122,8 @@ export interface TrainLoopOptions {
   out: string;
   resume: boolean;
   ckptEvery: number;
+  /** --profile: time every kernel of up to 10 steps on the GPU and print where a step's time goes. */
+  profile?: boolean;
   model: Module;
   opt: AdamW;
   ema: EMA | null;
@@ -163,9 +167,12 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   const progress = new Progress(cfg.steps, 'train', step);
   const t0 = Date.now();
   try {
+    const prof = o.profile ? profileWindow(first, cfg.steps) : null;
     while (step < cfg.steps) {
+      if (prof && step === prof.from) startProfile();
       meter.add(await o.step(step));
       step++;
+      if (prof && step === prof.to) await printProfile(prof.to - prof.from);
       if (step % cfg.logEvery === 0 || step === cfg.steps) {
         const window = meter.pending;
         const mean = await pacedRead(meter, pace);
@@ -193,6 +200,37 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The steps --profile times: 10 after 10 of warm-up (pipelines compile in the first), or fewer in a short run. */
+function profileWindow(first: number, steps: number): { from: number; to: number } | null {
+  const left = steps - first;
+  if (left < 2) return null;
+  const from = first + Math.min(10, Math.floor(left / 2));
+  return { from, to: Math.min(steps, from + 10) };
+}
+
+function startProfile(): void {
+  if (!gpu().hasFeature('timestamp-query')) {
+    process.stderr.write(`--profile: adapter '${adapterName()}' has no timestamp queries; not profiling\n`);
+    return;
+  }
+  gpu().startProfile();
+}
+
+/** Prints the profile's kernels, per step, the most expensive first. */
+async function printProfile(steps: number): Promise<void> {
+  if (!gpu().hasFeature('timestamp-query')) return;
+  const rows = await gpu().stopProfile();
+  const total = rows.reduce((a, r) => a + r.ms, 0);
+  const lines = [`--profile: GPU time of ${steps} steps, per step: ${(total / steps).toFixed(2)} ms in ${(rows.reduce((a, r) => a + r.count, 0) / steps).toFixed(1)} dispatches`];
+  for (const r of rows.slice(0, 15)) {
+    const ms = (r.ms / steps).toFixed(2).padStart(9);
+    const share = ((100 * r.ms) / total).toFixed(1).padStart(5);
+    lines.push(`${ms} ms ${share}%  ×${r.count / steps}  ${r.kernel}  ${r.label}  [${r.grid}]`);
+  }
+  if (rows.length > 15) lines.push(`  … ${rows.length - 15} more kernels`);
+  process.stderr.write(lines.join('\n') + '\n');
+}
 
 /**
  * Reads the loss window back after sleeping through most of the time its steps should take on the
@@ -278,7 +316,7 @@ export function adapterName(): string {
 
 /** Runs a command's body with the GPU runtime up, and tears it down afterwards (also on error). */
 export async function withGpu<T>(fn: () => Promise<T>): Promise<number> {
-  await initGpu();
+  await initGpu({ dawnFlags: ['disable-dawn-features=timestamp_quantization'] }); // exact timestamps for --profile
   try {
     await fn();
     return 0;

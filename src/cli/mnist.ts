@@ -56,6 +56,7 @@ export const MNIST_HELP = `flowgpu train mnist [options]
   --resume               continue the run in --out from its checkpoint
   --log-every K          read the loss back every K steps (default 50)
   --ckpt-every N         checkpoint every N steps, a multiple of --log-every (default 500)
+  --profile              time every kernel of 10 steps on the GPU and print where a step's time goes
   --samples N            images to sample at the end (default 1000; per class when conditional)
   --solver NAME          euler | midpoint | heun | rk4 | dopri5 (default midpoint)
   --nfe N                velocity evaluations for the final samples (default 40)
@@ -101,6 +102,8 @@ export interface MnistRunOptions {
   cfg: MnistConfig;
   out: string;
   resume: boolean;
+  /** --profile: print where a step's time goes. */
+  profile?: boolean;
   ckptEvery: number;
   samples: number;
   solver: SolverName;
@@ -124,7 +127,7 @@ export function mnistConfig(argv: string[]): MnistRunOptions {
     if (hidden % 8 !== 0) throw new UsageError(`--hidden is the UNet's base channel count: a multiple of 8 (its GroupNorm groups), got ${hidden}`);
     model = { ...defaultUNetConfig(size, classes), baseChannels: hidden, numResBlocks: layers };
   }
-  const { loop, ckptEvery, resume, samples, solver, nfe } = loopSettings(v, { steps: 20000, batch: 128, lr: arch === 'mlp' ? 1e-3 : 2e-4, gradClip: 1, samples: 1000 });
+  const { loop, ckptEvery, resume, profile, samples, solver, nfe } = loopSettings(v, { steps: 20000, batch: 128, lr: arch === 'mlp' ? 1e-3 : 2e-4, gradClip: 1, samples: 1000 });
   const cfg: MnistConfig = {
     kind: 'mnist',
     size,
@@ -141,6 +144,7 @@ export function mnistConfig(argv: string[]): MnistRunOptions {
     cfg,
     out: v.out ?? join('runs', `mnist-${size}-${arch}${cond ? '-cond' : ''}`),
     resume,
+    profile,
     ckptEvery,
     samples,
     solver,

@@ -46,6 +46,7 @@ export const TOY_HELP = `flowgpu train toy [options]
   --resume               continue the run in --out from its checkpoint
   --log-every K          read the loss back every K steps (default 50)
   --ckpt-every N         checkpoint every N steps, a multiple of --log-every (default 500)
+  --profile              time every kernel of 10 steps on the GPU and print where a step's time goes
   --samples N            points to sample at the end (default 8192)
   --solver NAME          euler | midpoint | heun | rk4 | dopri5 (default midpoint)
   --nfe N                velocity evaluations for the final samples (default 40: midpoint, h = 0.05)
@@ -78,7 +79,16 @@ export interface ToyConfig extends LoopSettings {
   model: VelocityMLPConfig;
 }
 
-export function toyConfig(argv: string[]): { cfg: ToyConfig; out: string; resume: boolean; samples: number; solver: SolverName; nfe: number; ckptEvery: number } {
+export function toyConfig(argv: string[]): {
+  cfg: ToyConfig;
+  out: string;
+  resume: boolean;
+  profile: boolean;
+  samples: number;
+  solver: SolverName;
+  nfe: number;
+  ckptEvery: number;
+} {
   const { values: v } = parse(argv, OPTIONS) as { values: Record<string, string | undefined> & { resume?: boolean; help?: boolean } };
   if (v.help) throw new HelpRequest(TOY_HELP);
   const standard = v.preset !== undefined;
@@ -88,7 +98,7 @@ export function toyConfig(argv: string[]): { cfg: ToyConfig; out: string; resume
   if (!(TOY_NAMES as readonly string[]).includes(dataset)) throw new UsageError(`--dataset takes one of ${TOY_NAMES.join(', ')}, got '${dataset}'`);
   const timeEmbedding = oneOf(v['time-embedding'] ?? 'raw', 'time-embedding', ['raw', 'sinusoidal'] as const);
   const hidden = num(v.hidden ?? d.hidden, 'hidden', { int: true, min: 1 });
-  const { loop, ckptEvery, resume, samples, solver, nfe } = loopSettings(v, { steps: d.steps, batch: d.batch, lr: 1e-3, gradClip: null, samples: 8192, minBatch: 2 });
+  const { loop, ckptEvery, resume, profile, samples, solver, nfe } = loopSettings(v, { steps: d.steps, batch: d.batch, lr: 1e-3, gradClip: null, samples: 8192, minBatch: 2 });
   const cfg: ToyConfig = {
     kind: 'toy',
     dataset,
@@ -111,6 +121,7 @@ export function toyConfig(argv: string[]): { cfg: ToyConfig; out: string; resume
     cfg,
     out: v.out ?? join('runs', `toy-${dataset}`),
     resume,
+    profile,
     samples,
     solver,
     nfe,
