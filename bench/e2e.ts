@@ -84,12 +84,21 @@ function trainCase(make: () => TrainSetup, flops: number, notes: Record<string, 
   };
 }
 
-export function toyTrainSetup(c: ToyConfig, seed = 1): TrainSetup {
-  const model = new VelocityMLP({ dim: 2, hidden: c.hidden, hiddenLayers: c.hiddenLayers }, seed);
+/**
+ * A VelocityMLP on `dim` features (and `condDim` one-hot classes, with fixed labels), its EMA
+ * (0.999) fused into AdamW (lr 1e-3, no weight decay), and the x1 buffer the batches go to.
+ */
+function mlpTrainSetup(c: ToyConfig, dim: number, batches: Float32Array[], o: { seed?: number; condDim?: number } = {}): TrainSetup {
+  const condDim = o.condDim ?? 0;
+  const model = new VelocityMLP({ dim, hidden: c.hidden, hiddenLayers: c.hiddenLayers, condDim }, o.seed ?? 1);
   const ema = new EMA(model, { decay: 0.999 });
   const opt = new AdamW(model, { lr: 1e-3, weightDecay: 0, ema });
-  const x1 = keep(empty([c.batch, 2]));
-  return { model, x1, batches: toyBatches(c.batch), opt, ema };
+  const cond = condDim ? keep(tensor(Int32Array.from({ length: c.batch }, (_, i) => (i * 7) % condDim), [c.batch], 'i32')) : undefined;
+  return { model, x1: keep(empty([c.batch, dim])), batches, opt, ema, cond };
+}
+
+export function toyTrainSetup(c: ToyConfig, seed = 1): TrainSetup {
+  return mlpTrainSetup(c, 2, toyBatches(c.batch), { seed });
 }
 
 for (const key of ['A', 'B'] as const) {
@@ -129,12 +138,7 @@ register(
     async setup() {
       const c = { hidden: 1024, hiddenLayers: 3, batch: 128 };
       return trainCase(
-        () => {
-          const model = new VelocityMLP({ dim: 784, hidden: c.hidden, hiddenLayers: c.hiddenLayers }, 1);
-          const ema = new EMA(model, { decay: 0.999 });
-          const opt = new AdamW(model, { lr: 1e-3, weightDecay: 0, ema });
-          return { model, x1: keep(empty([c.batch, 784])), batches: mnistBatches(c.batch, 784), opt, ema };
-        },
+        () => mlpTrainSetup(c, 784, mnistBatches(c.batch, 784)),
         3 * mlpForwardFlops(c, c.batch, 784),
         { flops: '3 × forward matmuls' },
       );
@@ -149,13 +153,7 @@ register(
     async setup() {
       const c = { hidden: 512, hiddenLayers: 3, batch: 64 };
       return trainCase(
-        () => {
-          const model = new VelocityMLP({ dim: 256, hidden: c.hidden, hiddenLayers: c.hiddenLayers, condDim: 10 }, 1);
-          const ema = new EMA(model, { decay: 0.999 });
-          const opt = new AdamW(model, { lr: 1e-3, weightDecay: 0, ema });
-          const labels = keep(tensor(Int32Array.from({ length: c.batch }, (_, i) => (i * 7) % 10), [c.batch], 'i32'));
-          return { model, x1: keep(empty([c.batch, 256])), batches: mnistBatches(c.batch, 256), opt, ema, cond: labels };
-        },
+        () => mlpTrainSetup(c, 256, mnistBatches(c.batch, 256), { condDim: 10 }),
         // the one-hot columns are 10 of the first layer's inputs
         3 * mlpForwardFlops(c, c.batch, 256) + 3 * 2 * c.batch * 10 * c.hidden,
         { flops: '3 × forward matmuls' },
