@@ -19,7 +19,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { adapterSlug, destroyGpu, initGpu, type Gpu } from '../src/index.js';
+import { adapterSlug, destroyGpu, formatProfile, initGpu, type Gpu } from '../src/index.js';
 import { adapterTraits } from '../src/tensor/matmul.js';
 import { measureCpuCeiling, type CpuCeiling } from './cpu.js';
 import { allEntries, type BenchContext, type BenchEntry, type KernelCase, type StepCase } from './registry.js';
@@ -114,7 +114,11 @@ export interface EntryResult {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** --profile: every dispatch of a few more repetitions timed on the GPU, summed per kernel. */
-async function profileSteps(ctx: BenchContext, c: StepCase, from: number): Promise<NonNullable<EntryResult['profile']>> {
+async function profileSteps(
+  ctx: BenchContext,
+  c: StepCase,
+  from: number,
+): Promise<{ profile: NonNullable<EntryResult['profile']>; lines: string[] }> {
   const reps = 3;
   await c.settle();
   ctx.g.startProfile();
@@ -122,7 +126,7 @@ async function profileSteps(ctx: BenchContext, c: StepCase, from: number): Promi
   await c.settle();
   const rows = await ctx.g.stopProfile();
   const kernels = rows.map((r) => ({ kernel: r.kernel, label: r.label, grid: r.grid, per_rep: r.count / reps, ms: r.ms / reps }));
-  return { gpu_ms: kernels.reduce((a, k) => a + k.ms, 0), kernels };
+  return { profile: { gpu_ms: kernels.reduce((a, k) => a + k.ms, 0), kernels }, lines: formatProfile(rows, reps, 12) };
 }
 
 async function runKernel(ctx: BenchContext, e: BenchEntry, c: KernelCase, nSamples: number): Promise<{ s: Stats; reps: number }> {
@@ -269,12 +273,10 @@ async function main(): Promise<void> {
         ...('counts' in r && r.counts ? { counts: r.counts as NonNullable<EntryResult['counts']> } : {}),
       };
       if (args.profile && c.kind === 'step' && c.count && 'next' in r) {
-        res.profile = await profileSteps(ctx, c, r.next as number);
-        const p = res.profile;
-        log(`${e.name}: GPU ${fmtMs(p.gpu_ms)} of ${fmtMs(r.s.median)} per repetition; by kernel:`);
-        for (const k of p.kernels.slice(0, 12)) {
-          log(`  ${fmtMs(k.ms).padStart(9)}  ${((100 * k.ms) / p.gpu_ms).toFixed(1).padStart(5)}%  ×${k.per_rep}  ${k.kernel}  ${k.label}  [${k.grid}]`);
-        }
+        const { profile, lines } = await profileSteps(ctx, c, r.next as number);
+        res.profile = profile;
+        log(`${e.name}: GPU ${fmtMs(profile.gpu_ms)} of ${fmtMs(r.s.median)} per repetition; by kernel:`);
+        for (const line of lines) log(line);
       }
       if (c.flops) res.gflops = c.flops / r.s.median / 1e6;
       if (c.bytes) res.gbps = c.bytes / r.s.median / 1e6;

@@ -5,7 +5,7 @@
 import { Gpu, type GpuOptions } from './gpu/runtime.js';
 import { setRuntime, hasRuntime, gpu } from './tensor/tensor.js';
 
-export { Gpu, type GpuOptions, type GpuStats, type ProfileRow } from './gpu/runtime.js';
+export { Gpu, formatProfile, type GpuOptions, type GpuStats, type ProfileRow } from './gpu/runtime.js';
 export { FlowGpuError } from './gpu/errors.js';
 export { adapterSlug, type AdapterDescription } from './gpu/device.js';
 export {

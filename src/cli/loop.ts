@@ -13,7 +13,7 @@ import { AdamW } from '../optim/adamw.js';
 import { EMA } from '../optim/ema.js';
 import { learningRate, type LrScheduleConfig } from '../optim/schedule.js';
 import type { SolverName } from '../flow/solvers.js';
-import { destroyGpu, initGpu } from '../index.js';
+import { destroyGpu, formatProfile, initGpu } from '../index.js';
 import { writePng } from '../io/node-files.js';
 import { lossPlot } from '../io/plot.js';
 import { gpu, type Tensor } from '../tensor/tensor.js';
@@ -169,7 +169,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   try {
     const prof = o.profile ? profileWindow(first, cfg.steps) : null;
     while (step < cfg.steps) {
-      if (prof && step === prof.from) startProfile();
+      if (prof && step === prof.from) gpu().startProfile();
       meter.add(await o.step(step));
       step++;
       if (prof && step === prof.to) await printProfile(prof.to - prof.from);
@@ -201,35 +201,28 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** The steps --profile times: 10 after 10 of warm-up (pipelines compile in the first), or fewer in a short run. */
+/**
+ * The steps --profile times: 10 after 10 of warm-up (pipelines compile in the first), or fewer in a
+ * short run; null (with a note) where the adapter has no timestamp queries.
+ */
 function profileWindow(first: number, steps: number): { from: number; to: number } | null {
+  if (!gpu().hasFeature('timestamp-query')) {
+    process.stderr.write(`--profile: adapter '${adapterName()}' has no timestamp queries; not profiling\n`);
+    return null;
+  }
   const left = steps - first;
   if (left < 2) return null;
   const from = first + Math.min(10, Math.floor(left / 2));
   return { from, to: Math.min(steps, from + 10) };
 }
 
-function startProfile(): void {
-  if (!gpu().hasFeature('timestamp-query')) {
-    process.stderr.write(`--profile: adapter '${adapterName()}' has no timestamp queries; not profiling\n`);
-    return;
-  }
-  gpu().startProfile();
-}
-
-/** Prints the profile's kernels, per step, the most expensive first. */
+/** Stops the profile and prints its kernels, per step, the most expensive first. */
 async function printProfile(steps: number): Promise<void> {
-  if (!gpu().hasFeature('timestamp-query')) return;
   const rows = await gpu().stopProfile();
   const total = rows.reduce((a, r) => a + r.ms, 0);
-  const lines = [`--profile: GPU time of ${steps} steps, per step: ${(total / steps).toFixed(2)} ms in ${(rows.reduce((a, r) => a + r.count, 0) / steps).toFixed(1)} dispatches`];
-  for (const r of rows.slice(0, 15)) {
-    const ms = (r.ms / steps).toFixed(2).padStart(9);
-    const share = ((100 * r.ms) / total).toFixed(1).padStart(5);
-    lines.push(`${ms} ms ${share}%  ×${r.count / steps}  ${r.kernel}  ${r.label}  [${r.grid}]`);
-  }
-  if (rows.length > 15) lines.push(`  … ${rows.length - 15} more kernels`);
-  process.stderr.write(lines.join('\n') + '\n');
+  const dispatches = rows.reduce((a, r) => a + r.count, 0);
+  const head = `--profile: GPU time of ${steps} steps, per step: ${(total / steps).toFixed(2)} ms in ${(dispatches / steps).toFixed(1)} dispatches`;
+  process.stderr.write([head, ...formatProfile(rows, steps)].join('\n') + '\n');
 }
 
 /**

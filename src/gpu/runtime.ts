@@ -71,6 +71,21 @@ export interface ProfileRow {
   ms: number;
 }
 
+/**
+ * A profile as text, one line per row, the `top` largest: GPU milliseconds per repetition, share of
+ * the total, dispatches per repetition, kernel, label and grid.
+ */
+export function formatProfile(rows: readonly ProfileRow[], reps: number, top = 15): string[] {
+  const total = rows.reduce((a, r) => a + r.ms, 0);
+  const lines = rows.slice(0, top).map((r) => {
+    const ms = (r.ms / reps).toFixed(2).padStart(9);
+    const share = ((100 * r.ms) / total).toFixed(1).padStart(5);
+    return `${ms} ms ${share}%  ×${r.count / reps}  ${r.kernel}  ${r.label}  [${r.grid}]`;
+  });
+  if (rows.length > top) lines.push(`  … ${rows.length - top} more kernels`);
+  return lines;
+}
+
 /** Timestamp queries per profiled submit (two per dispatch); a fuller submit is split. */
 const PROFILE_QUERIES = 4096;
 
