@@ -284,8 +284,8 @@ async function reflowWith(o: ReflowOptions, teacher: LoadedModel, student: Loade
     // the student learns the straight interpolation of the pairs (see the file comment)
     ...(tcfg.kind === 'toy' ? { path: 'condot', sigmaMin: 0, timeSampler: 'uniform', coupling: 'independent' } : {}),
     ...(tcfg.kind === 'mnist' ? { labelDropout: 0 } : {}),
+    warmup: o.overrides.warmup ?? 0,
   };
-  if (o.overrides.warmup === undefined) cfg.warmup = 0;
   if (cfg.warmup >= cfg.steps) throw new UsageError(`--warmup (${cfg.warmup}) must be below the student's steps (${cfg.steps})`);
   if (cfg.batch > info.pairs) throw new UsageError(`--batch (${cfg.batch}) exceeds --pairs (${info.pairs})`);
   if (subject.cond && evalN % 10 !== 0) throw new UsageError(`--eval-n must be a multiple of 10 for a conditional model (the same number of each digit), got ${evalN}`);
