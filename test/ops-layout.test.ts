@@ -52,44 +52,36 @@ describe('reshape', () => {
   });
 });
 
+/** permute against the float64 reference; its gradient is the inverse permutation, exactly. */
+async function checkPermute(shape: number[], perm: number[], rng: Rng, fdSamples: number): Promise<void> {
+  await checkOp({
+    name: `permute [${shape}] by [${perm}]`,
+    inputs: [{ shape, data: rng.array(size(shape)) }],
+    gpu: (x) => permute(x, perm),
+    ref: (x) => permuteRef(x, shape, perm),
+    tol: EXACT,
+    gradTol: EXACT_GRAD,
+    h: 1,
+    fdSamples,
+  }, rng);
+}
+
 describe('permute and transpose', () => {
   const rng = new Rng(2);
   const allPerms = (n: number): number[][] =>
     n === 0 ? [[]] : allPerms(n - 1).flatMap((p) => Array.from({ length: n }, (_, i) => [...p.slice(0, i), n - 1, ...p.slice(i)]));
 
   it('every permutation of a rank-4 tensor with odd and size-1 dimensions', async () => {
-    const shape = [3, 1, 5, 2];
     const perms = allPerms(4);
     expect(perms.length).toBe(24);
-    for (const perm of perms) {
-      await checkOp({
-        name: `permute [${shape}] by [${perm}]`,
-        inputs: [{ shape, data: rng.array(size(shape)) }],
-        gpu: (x) => permute(x, perm),
-        ref: (x) => permuteRef(x, shape, perm),
-        tol: EXACT,
-        gradTol: EXACT_GRAD,
-        h: 1,
-        fdSamples: 8,
-      }, rng);
-    }
+    for (const perm of perms) await checkPermute([3, 1, 5, 2], perm, rng, 8);
   });
 
   it('random shapes of rank 0–4, and transpose of chosen axes', async () => {
     for (let t = 0; t < 8; t++) {
       const r = t % 5;
       const shape = rng.shape(r, 1, 7);
-      const perm = [...Array(r).keys()].sort(() => rng.uniform() - 0.5);
-      await checkOp({
-        name: `permute [${shape}] by [${perm}]`,
-        inputs: [{ shape, data: rng.array(size(shape)) }],
-        gpu: (x) => permute(x, perm),
-        ref: (x) => permuteRef(x, shape, perm),
-        tol: EXACT,
-        gradTol: EXACT_GRAD,
-        h: 1,
-        fdSamples: 12,
-      }, rng);
+      await checkPermute(shape, [...Array(r).keys()].sort(() => rng.uniform() - 0.5), rng, 12);
     }
     for (const [shape, a, b, perm] of [
       [[4, 7], -2, -1, [1, 0]],
@@ -109,6 +101,37 @@ describe('permute and transpose', () => {
       }, rng);
     }
     tidy(() => expect(() => permute(tensor([1, 2, 3, 4], [2, 2]), [0, 0])).toThrow(/not a permutation/));
+  });
+});
+
+describe('contiguous rows (strided_copy_rows: a thread per 32-element segment of a row)', () => {
+  it('permute, slice and concat with inner rows of 8, 37 and 65 elements (whole and partial segments)', async () => {
+    const rng = new Rng(11);
+    for (const [shape, perm] of [[[3, 5, 37], [1, 0, 2]], [[2, 3, 4, 8], [2, 0, 1, 3]], [[4, 65], [0, 1]]]) {
+      await checkPermute(shape, perm, rng, 8);
+    }
+    const shape = [3, 70];
+    await checkOp({
+      name: 'slice [3, 70] [1:3, 3:68]',
+      inputs: [{ shape, data: rng.array(size(shape)) }],
+      gpu: (x) => slice(x, [1, 3], [3, 68]),
+      ref: (x) => sliceRef(x, shape, [1, 3], [3, 68]),
+      tol: EXACT,
+      gradTol: EXACT_GRAD,
+      h: 1,
+      fdSamples: 8,
+    }, rng);
+    const shapes = [[2, 3, 40], [2, 2, 40]];
+    await checkOp({
+      name: 'concat [2, 3, 40] [2, 2, 40] axis 1',
+      inputs: shapes.map((sh) => ({ shape: sh, data: rng.array(size(sh)) })),
+      gpu: (...xs) => concat(xs, 1),
+      ref: (...xs) => concatRef(xs, shapes, 1),
+      tol: EXACT,
+      gradTol: EXACT_GRAD,
+      h: 1,
+      fdSamples: 8,
+    }, rng);
   });
 });
 

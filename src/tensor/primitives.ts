@@ -350,6 +350,9 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
 
 // ------------------------------------------------------------------ layout
 
+/** Elements per thread of kernels/layout.wgsl's strided_copy_rows (its SEG). */
+const ROW_SEG = 32;
+
 function stridedCopy(
   x: Tensor,
   y: Tensor,
@@ -365,11 +368,16 @@ function stridedCopy(
   const col = collapse(shape, [sx, sy]);
   const i32 = x.dtype === 'i32';
   if (y.dtype !== x.dtype) throw new FlowGpuError(`${label}: cannot copy ${x.dtype} into ${y.dtype}`);
-  run(kernel('layout'), i32 ? 'strided_copy_i32' : 'strided_copy', {
+  const r = col.shape.length;
+  // contiguous rows of ≥ 8 elements: a thread per 32-element segment (strided_copy_rows)
+  const inner = col.shape[r - 1];
+  const rows = !i32 && inner >= 8 && col.strides[0][r - 1] === 1 && col.strides[1][r - 1] === 1;
+  const threads = rows ? (n / inner) * Math.ceil(inner / ROW_SEG) : n;
+  run(kernel('layout'), i32 ? 'strided_copy_i32' : rows ? 'strided_copy_rows' : 'strided_copy', {
     inputs: i32 ? { x_i32: x } : { x },
     outputs: i32 ? { y_i32: y } : { y },
-    params: { n, rank: col.shape.length, x_off: xOff, y_off: yOff, shape: pack8(col.shape, label), sx: pack8(col.strides[0], label), sy: pack8(col.strides[1], label) },
-    workgroups: gpu().grid(n, WG),
+    params: { n: threads, rank: r, x_off: xOff, y_off: yOff, shape: pack8(col.shape, label), sx: pack8(col.strides[0], label), sy: pack8(col.strides[1], label) },
+    workgroups: gpu().grid(threads, WG),
     label,
   });
 }
