@@ -167,19 +167,29 @@ register(
     quick: false,
     unavailable: (ctx) => (ctx.quick ? 'minutes per step on a CPU driver' : null),
     async setup() {
-      return trainCase(
-        () => {
-          const model = new UNet(defaultUNetConfig(28, 0), { seed: 1 });
-          const ema = new EMA(model, { decay: 0.999 });
-          const opt = new AdamW(model, { lr: 2e-4, weightDecay: 0, ema });
-          return { model, x1: keep(empty([128, 1, 28, 28])), batches: mnistBatches(128, 784), opt, ema };
-        },
-        0,
-        {},
-      );
+      return trainCase(() => unetTrainSetup(28, 0, 128), 0, {});
+    },
+  },
+  {
+    // `flowgpu train mnist --size 16 --model unet --cond --batch 32`
+    name: 'e2e/train-mnist16-cond-unet',
+    group: 'e2e',
+    config: { model: 'UNet (defaultUNetConfig(16, 10): 32 base channels, mults 1-2-2, 2 res blocks, 10 classes)', batch: 32, optimizer: 'AdamW lr 2e-4 wd 0 + EMA 0.999' },
+    quick: false,
+    async setup() {
+      return trainCase(() => unetTrainSetup(16, 10, 32), 0, {});
     },
   },
 );
+
+/** The default UNet for `size`×`size` images (`classes` > 0: conditional, fixed labels) with its EMA and AdamW. */
+function unetTrainSetup(size: 16 | 28, classes: number, batch: number): TrainSetup {
+  const model = new UNet(defaultUNetConfig(size, classes), { seed: 1 });
+  const ema = new EMA(model, { decay: 0.999 });
+  const opt = new AdamW(model, { lr: 2e-4, weightDecay: 0, ema });
+  const cond = classes ? keep(tensor(Int32Array.from({ length: batch }, (_, i) => (i * 7) % classes), [batch], 'i32')) : undefined;
+  return { model, x1: keep(empty([batch, 1, size, size])), batches: mnistBatches(batch, size * size), opt, ema, cond };
+}
 
 // ------------------------------------------------------------------ sampling
 

@@ -14,7 +14,11 @@
 //                       and ĝ = gy·γ: gx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)).
 //   gn_backward_params  x, gy, stats → ggamma, gbeta. One workgroup per channel c:
 //                       ggamma[c] = Σ_{n,h,w} gy·x̂, gbeta[c] = Σ_{n,h,w} gy (deterministic: no atomics).
-// Reductions: each of the 256 threads sums a strided share in f32, then a tree in workgroup memory.
+// Reductions: each of the WG threads sums a strided share in f32, then a tree in workgroup memory.
+// WG is an override (a power of two): 256 on GPUs; the host picks 8 (one subgroup) on CPU drivers,
+// where a workgroup barrier is a coroutine switch of every invocation and the 4×4 level of a UNet
+// has only 128 elements per group. The loops walk channel by channel so that no element needs a
+// division to find its channel.
 
 struct Params { batch: u32, c: u32, groups: u32, hw: u32, eps: f32, _p0: u32, _p1: u32, _p2: u32 }
 
@@ -30,8 +34,8 @@ struct Params { batch: u32, c: u32, groups: u32, hw: u32, eps: f32, _p0: u32, _p
 @group(0) @binding(9) var<storage, read_write> ggamma: array<f32>;
 @group(0) @binding(10) var<storage, read_write> gbeta: array<f32>;
 
-const WG: u32 = 256u;
-var<workgroup> red: array<vec2f, 256>;
+override WG: u32 = 256u;
+var<workgroup> red: array<vec2f, WG>;
 
 // Sums v over the workgroup (every thread gets the total). Call from uniform control flow.
 fn wg_sum2(tid: u32, v: vec2f) -> vec2f {
@@ -66,14 +70,22 @@ fn gn_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
   }
   let rstd = inverseSqrt(wg_sum2(tid, vec2f(q, 0.0)).x / f32(len) + p.eps);
   let c0 = (ng % p.groups) * cpg;
-  for (var i = tid; i < len; i += WG) {
-    let c = c0 + i / p.hw;
-    y[base + i] = (x[base + i] - mean) * rstd * gamma[c] + beta[c];
+  for (var cc = 0u; cc < cpg; cc++) {
+    let a = rstd * gamma[c0 + cc];
+    let b = beta[c0 + cc];
+    let row = base + cc * p.hw;
+    // (x − μ)·a + β, not x·a + (β − μ·a): no cancellation when |μ| ≫ σ
+    for (var i = tid; i < p.hw; i += WG) { y[row + i] = (x[row + i] - mean) * a + b; }
   }
   if (tid == 0u) {
     stats[2u * ng] = mean;
     stats[2u * ng + 1u] = rstd;
   }
+}
+
+// (ĝ, x̂) = (gy·γ, (x − μ)·rstd) at element i.
+fn gn_terms(i: u32, gm: f32, mean: f32, rstd: f32) -> vec2f {
+  return vec2f(gy[i] * gm, (x[i] - mean) * rstd);
 }
 
 @compute @workgroup_size(WG)
@@ -88,16 +100,20 @@ fn gn_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
   let rstd = stats_in[2u * ng + 1u];
   let c0 = (ng % p.groups) * cpg;
   var acc = vec2f(0.0);
-  for (var i = tid; i < len; i += WG) {
-    let gh = gy[base + i] * gamma[c0 + i / p.hw];
-    let xh = (x[base + i] - mean) * rstd;
-    acc += vec2f(gh, gh * xh);
+  for (var cc = 0u; cc < cpg; cc++) {
+    let row = base + cc * p.hw;
+    for (var i = tid; i < p.hw; i += WG) {
+      let t = gn_terms(row + i, gamma[c0 + cc], mean, rstd);
+      acc += vec2f(t.x, t.x * t.y);
+    }
   }
   let m = wg_sum2(tid, acc) / f32(len);
-  for (var i = tid; i < len; i += WG) {
-    let gh = gy[base + i] * gamma[c0 + i / p.hw];
-    let xh = (x[base + i] - mean) * rstd;
-    gx[base + i] = rstd * (gh - m.x - xh * m.y);
+  for (var cc = 0u; cc < cpg; cc++) {
+    let row = base + cc * p.hw;
+    for (var i = tid; i < p.hw; i += WG) {
+      let t = gn_terms(row + i, gamma[c0 + cc], mean, rstd);
+      gx[row + i] = rstd * (t.x - m.x - t.y * m.y);
+    }
   }
 }
 
@@ -107,14 +123,16 @@ fn gn_backward_params(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups
   let c = group_index(wid, nwg);
   if (c >= p.c) { return; }
   let g = c / (p.c / p.groups);
-  let len = p.batch * p.hw;
   var acc = vec2f(0.0);
-  for (var i = tid; i < len; i += WG) {
-    let n = i / p.hw;
-    let at = (n * p.c + c) * p.hw + i % p.hw;
+  for (var n = 0u; n < p.batch; n++) {
+    let row = (n * p.c + c) * p.hw;
     let ng = n * p.groups + g;
-    let xh = (x[at] - stats_in[2u * ng]) * stats_in[2u * ng + 1u];
-    acc += vec2f(gy[at] * xh, gy[at]);
+    let mean = stats_in[2u * ng];
+    let rstd = stats_in[2u * ng + 1u];
+    for (var i = tid; i < p.hw; i += WG) {
+      let xh = (x[row + i] - mean) * rstd;
+      acc += vec2f(gy[row + i] * xh, gy[row + i]);
+    }
   }
   let s = wg_sum2(tid, acc);
   if (tid == 0u) {

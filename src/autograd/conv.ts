@@ -1,15 +1,17 @@
 /**
  * Image ops, NCHW f32, with PyTorch's semantics and layouts: conv2d (weight [C_out, C_in, k, k]),
  * group norm, 2× nearest up-sampling and 2×2 average pooling. Each op's forward dispatch is followed
- * by its backward rule; the kernels are kernels/conv.wgsl (one implicit GEMM for the forward, the
- * input gradient and the weight gradient), kernels/norm.wgsl and kernels/resample.wgsl.
+ * by its backward rule. A convolution is three matmuls on an explicit im2col (kernels/conv.wgsl lays
+ * the operands out and folds the input gradient back; matmulRaw picks the GEMM kernel); group norm
+ * and resampling are kernels/norm.wgsl and kernels/resample.wgsl.
  */
 import convSrc from '../../kernels/conv.wgsl';
 import normSrc from '../../kernels/norm.wgsl';
 import resampleSrc from '../../kernels/resample.wgsl';
 import { FlowGpuError } from '../gpu/errors.js';
-import { fill, kernel, reduceRaw, registerKernel } from '../tensor/primitives.js';
-import { empty, gpu, run, type Shape, type Tensor } from '../tensor/tensor.js';
+import { axpby, concatRaw, fill, kernel, matmulRaw, permuteRaw, reduceRaw, registerKernel, sliceRaw } from '../tensor/primitives.js';
+import { empty, gpu, run, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
+import { adapterTraits } from '../tensor/matmul.js';
 import { record } from './tape.js';
 
 registerKernel('conv', convSrc);
@@ -18,7 +20,6 @@ registerKernel('resample', resampleSrc);
 
 type T = Tensor;
 const fmt = (s: Shape) => `[${s.join(', ')}]`;
-const TILE = 64;
 const WG = 256;
 
 // ------------------------------------------------------------------ conv2d
@@ -59,75 +60,182 @@ function convGeom(xs: Shape, ws: Shape, o: Conv2dOptions, what: string): ConvGeo
   return { batch, cin, h, w, cout, oh, ow, ks, stride, pad };
 }
 
-function convDispatch(mode: 0 | 1 | 2, g: ConvGeom, src: T, wt: T, bias: T | undefined, dst: T,
-  gemm: { m: number; n: number; k: number; z: number; kchunk: number }, label: string): void {
-  const maxWg = gpu().limits.maxComputeWorkgroupsPerDimension ?? 65535;
-  const wx = Math.ceil(gemm.n / TILE);
-  const wy = Math.ceil(gemm.m / TILE);
-  if (wx > maxWg || wy > maxWg || gemm.z > maxWg) {
-    throw new FlowGpuError(`${label}: the GEMM ${gemm.m}×${gemm.n} is too large for one dispatch (use a smaller batch)`);
+// The three GEMMs work channels-first over the whole batch, so that each is one matmul whose long
+// side is N·OH·OW (a 4×4 level is no longer 32 skinny 16-column products, and the weight gradient
+// needs no reduction over the batch):
+//   forward      y'[C_out, N·P] = W[C_out, K] · col[K, N·P]           then y = permute(y') + bias
+//   input grad   gcol[K, N·P] = Wᵀ · gy'[C_out, N·P]                 then gx = col2im(gcol)
+//   weight grad  gW[C_out, K] = gy' · colᵀ                            (col recomputed, not kept)
+// with P = OH·OW, K = C_in·k², t' = t permuted to [C, N, P]. A 1×1, stride-1, unpadded convolution
+// uses x' as its col and permutes gcol back instead of col2im.
+
+/** A 1×1 convolution with stride 1 and no padding: x' is its own im2col. */
+const pointwise = (g: ConvGeom) => g.ks === 1 && g.stride === 1 && g.pad === 0;
+
+/** Bytes an im2col buffer may take (128 MiB): a chunk of the batch is laid out at a time. */
+const COL_BYTES = 1 << 27;
+let colBytes = COL_BYTES;
+
+/** Caps the im2col buffer at `bytes` (tests force the batch to be split); null restores 128 MiB. */
+export function setConvColBytes(bytes: number | null): void {
+  colBytes = bytes ?? COL_BYTES;
+}
+
+/** The batch split into chunks [n0, n0 + count) whose col buffer [K, count·OH·OW] fits the cap (one for 1×1). */
+function chunks(g: ConvGeom): Array<[number, number]> {
+  if (pointwise(g)) return [[0, g.batch]];
+  const perSample = g.cin * g.ks * g.ks * g.oh * g.ow * 4;
+  const limit = Math.min(colBytes, gpu().limits.maxStorageBufferBindingSize ?? colBytes);
+  if (perSample > limit) {
+    throw new FlowGpuError(`conv2d: one sample's im2col (${perSample} bytes for ${g.cin}×${g.h}×${g.w} with a ${g.ks}×${g.ks} kernel) exceeds the ${limit}-byte limit; use fewer channels or a smaller image`);
   }
-  run(kernel('conv'), 'conv_gemm', {
-    inputs: { src, wt, bias: bias ?? wt },
+  const per = Math.max(1, Math.floor(limit / perSample));
+  const out: Array<[number, number]> = [];
+  for (let n0 = 0; n0 < g.batch; n0 += per) out.push([n0, Math.min(per, g.batch - n0)]);
+  return out;
+}
+
+/** An entry of kernels/conv.wgsl on `threads` threads (src: the input; bias for channel_bias). */
+function convKernel(entry: 'im2col' | 'col2im' | 'channel_bias', g: ConvGeom, n0: number, count: number, threads: number,
+  input: T, dst: T, label: string): void {
+  run(kernel('conv'), entry, {
+    inputs: entry === 'channel_bias' ? { bias: input } : { src: input },
     outputs: { dst },
-    params: { ...g, gm: gemm.m, gn: gemm.n, gk: gemm.k, kchunk: gemm.kchunk },
-    overrides: { MODE: mode, HAS_BIAS: bias ? 1 : 0 },
-    workgroups: [wx, wy, gemm.z],
+    params: { n0, count, cin: g.cin, h: g.h, w: g.w, oh: g.oh, ow: g.ow, pad: g.pad, cout: g.cout, total: threads },
+    overrides: entry === 'channel_bias' ? {} : { KS: g.ks, STRIDE: g.stride },
+    workgroups: gpu().grid(threads, WG),
     label,
   });
+}
+
+/** t [N, C, H, W] → t' [C, N·H·W]. */
+function channelsFirst(t: T): T {
+  const [n, c, h, w] = t.shape;
+  const v = t.view([n, c, h * w]);
+  const p = permuteRaw(v, [1, 0, 2]);
+  v.dispose();
+  const out = p.view([c, n * h * w]);
+  p.dispose();
+  return out;
+}
+
+/** t' [C, N·H·W] → t [N, C, H, W] (shape [N, C, H, W] given). */
+function channelsLast(t: T, shape: Shape): T {
+  const [n, c, h, w] = shape;
+  const v = t.view([c, n, h * w]);
+  const p = permuteRaw(v, [1, 0, 2]);
+  v.dispose();
+  const out = p.view(shape);
+  p.dispose();
+  return out;
+}
+
+/** Samples [n0, n0 + count) of a channels-first t' [C, N·P]: [C, count·P] (a view when all of them). */
+function sampleCols(t: T, p: number, n0: number, count: number): T {
+  if (count * p === t.shape[1]) return t.view(t.shape);
+  return sliceRaw(t, [0, n0 * p], [t.shape[0], (n0 + count) * p]);
+}
+
+/** The GEMM operand col [K, count·OH·OW] of samples [n0, n0 + count) (x' given for a pointwise conv). */
+function colOf(x: T, xT: T | null, g: ConvGeom, n0: number, count: number): T {
+  const p = g.oh * g.ow;
+  if (xT) return sampleCols(xT, p, n0, count);
+  const col = empty([g.cin * g.ks * g.ks, count * p]);
+  convKernel('im2col', g, n0, count, col.size / g.ow, x, col, 'conv2d.im2col');
+  return col;
 }
 
 /** y = conv2d(x, w) + b, forward only. */
 export function conv2dRaw(x: T, w: T, bias: T | undefined, o: Conv2dOptions = {}): T {
   const g = convGeom(x.shape, w.shape, o, 'conv2d');
   if (bias && (bias.rank !== 1 || bias.shape[0] !== g.cout)) throw new FlowGpuError(`conv2d: bias must be [${g.cout}], got ${fmt(bias.shape)}`);
-  const y = empty([g.batch, g.cout, g.oh, g.ow]);
-  if (y.size === 0) return y;
-  const k = g.cin * g.ks * g.ks;
-  convDispatch(0, g, x, w, bias, y, { m: g.batch * g.oh * g.ow, n: g.cout, k, z: 1, kchunk: k }, 'conv2d');
+  const shape = [g.batch, g.cout, g.oh, g.ow];
+  if (sizeOf(shape) === 0) return empty(shape);
+  const w2 = w.view([g.cout, g.cin * g.ks * g.ks]);
+  const xT = pointwise(g) ? channelsFirst(x) : null;
+  const parts = chunks(g).map(([n0, count]) => {
+    const col = colOf(x, xT, g, n0, count);
+    const yT = matmulRaw(w2, col); // [C_out, count·OH·OW]
+    col.dispose();
+    const yc = channelsLast(yT, [count, g.cout, g.oh, g.ow]);
+    yT.dispose();
+    return yc;
+  });
+  w2.dispose();
+  xT?.dispose();
+  const y = parts.length === 1 ? parts[0] : concatRaw(parts, 0);
+  if (parts.length > 1) parts.forEach((t) => t.dispose());
+  if (bias) convKernel('channel_bias', g, 0, g.batch, y.size, bias, y, 'conv2d.bias');
   return y;
+}
+
+/** gx from gy' [C_out, N·OH·OW]. */
+function backwardInput(gyT: T, w: T, g: ConvGeom, xShape: Shape): T {
+  const w2 = w.view([g.cout, g.cin * g.ks * g.ks]);
+  const p = g.oh * g.ow;
+  let gx: T;
+  if (pointwise(g)) {
+    const gxT = matmulRaw(w2, gyT, { transA: true }); // [C_in, N·H·W]: gx'
+    gx = channelsLast(gxT, xShape);
+    gxT.dispose();
+  } else {
+    gx = empty(xShape);
+    for (const [n0, count] of chunks(g)) {
+      const gyc = sampleCols(gyT, p, n0, count);
+      const gcol = matmulRaw(w2, gyc, { transA: true }); // [K, count·OH·OW]
+      gyc.dispose();
+      convKernel('col2im', g, n0, count, count * g.cin * g.h, gcol, gx, 'conv2d.col2im');
+      gcol.dispose();
+    }
+  }
+  w2.dispose();
+  return gx;
+}
+
+/** gW from x and gy' [C_out, N·OH·OW]: one matmul per chunk of the batch, summed. */
+function backwardWeight(x: T, gyT: T, g: ConvGeom, wShape: Shape): T {
+  const p = g.oh * g.ow;
+  const xT = pointwise(g) ? channelsFirst(x) : null;
+  let gw: T | null = null;
+  for (const [n0, count] of chunks(g)) {
+    const col = colOf(x, xT, g, n0, count);
+    const gyc = sampleCols(gyT, p, n0, count);
+    const part = matmulRaw(gyc, col, { transB: true }); // [C_out, K]
+    col.dispose();
+    gyc.dispose();
+    if (gw) {
+      axpby(gw, part, 1, 1);
+      part.dispose();
+    } else {
+      gw = part.view(wShape);
+      part.dispose();
+    }
+  }
+  xT?.dispose();
+  return gw!;
 }
 
 /** The input gradient of conv2d (a transposed convolution of gy with w). */
 export function conv2dBackwardInputRaw(gy: T, w: T, xShape: Shape, o: Conv2dOptions = {}): T {
   const g = convGeom(xShape, w.shape, o, 'conv2d.backward_input');
-  const gx = empty(xShape);
-  if (gx.size === 0) return gx;
-  const k = g.cout * g.ks * g.ks;
-  convDispatch(1, g, gy, w, undefined, gx, { m: g.batch * g.h * g.w, n: g.cin, k, z: 1, kchunk: k }, 'conv2d.backward_input');
+  if (sizeOf(xShape) === 0) return empty(xShape);
+  const gyT = channelsFirst(gy);
+  const gx = backwardInput(gyT, w, g, xShape);
+  gyT.dispose();
   return gx;
 }
 
-/**
- * The weight gradient of conv2d: gw[co, ci, ky, kx] = Σ_{n,oy,ox} gy·x(shifted). The reduction over
- * N·OH·OW is long and the output small, so it is split into slices summed afterwards (split-K).
- */
+/** The weight gradient of conv2d: gW = gy' · colᵀ (a sum over the batch and the output pixels). */
 export function conv2dBackwardWeightRaw(x: T, gy: T, wShape: Shape, o: Conv2dOptions = {}): T {
   const g = convGeom(x.shape, wShape, o, 'conv2d.backward_weight');
-  const m = g.cout;
-  const n = g.cin * g.ks * g.ks;
-  const k = g.batch * g.oh * g.ow;
-  if (k === 0) {
+  if (g.batch === 0) {
     const z = empty(wShape);
     fill(z, 0);
     return z;
   }
-  const tiles = Math.ceil(m / TILE) * Math.ceil(n / TILE);
-  // Aim for ≥ 128 workgroups, but keep every slice at least 256 long.
-  let slices = Math.max(1, Math.min(Math.ceil(128 / tiles), Math.floor(k / 256)));
-  const kchunk = Math.ceil(Math.ceil(k / slices) / 16) * 16;
-  slices = Math.ceil(k / kchunk);
-  const part = empty([slices, m, n]);
-  convDispatch(2, g, x, gy, undefined, part, { m, n, k, z: slices, kchunk }, 'conv2d.backward_weight');
-  if (slices === 1) {
-    const gw = part.view(wShape);
-    part.dispose();
-    return gw;
-  }
-  const sum = reduceRaw('sum', part, 0);
-  part.dispose();
-  const gw = sum.view(wShape);
-  sum.dispose();
+  const gyT = channelsFirst(gy);
+  const gw = backwardWeight(x, gyT, g, wShape);
+  gyT.dispose();
   return gw;
 }
 
@@ -137,11 +245,18 @@ export function conv2dBackwardWeightRaw(x: T, gy: T, wShape: Shape, o: Conv2dOpt
  */
 export function conv2d(x: T, w: T, b?: T, o: Conv2dOptions = {}): T {
   const y = conv2dRaw(x, w, b, o);
-  return record(y, 'conv2d', b ? [x, w, b] : [x, w], (gy) => [
-    x.requiresGrad ? conv2dBackwardInputRaw(gy, w, x.shape, o) : null,
-    w.requiresGrad ? conv2dBackwardWeightRaw(x, gy, w.shape, o) : null,
-    b && b.requiresGrad ? reduceRaw('sum', gy, [0, 2, 3]) : null,
-  ]);
+  return record(y, 'conv2d', b ? [x, w, b] : [x, w], (gy) => {
+    const g = convGeom(x.shape, w.shape, o, 'conv2d.backward');
+    // gy' once for both gradients
+    const gyT = (x.requiresGrad || w.requiresGrad) && gy.size > 0 ? channelsFirst(gy) : null;
+    const grads = [
+      x.requiresGrad ? (gyT ? backwardInput(gyT, w, g, x.shape) : empty(x.shape)) : null,
+      w.requiresGrad ? (gyT ? backwardWeight(x, gyT, g, w.shape) : conv2dBackwardWeightRaw(x, gy, w.shape, o)) : null,
+      b && b.requiresGrad ? reduceRaw('sum', gy, [0, 2, 3]) : null,
+    ];
+    gyT?.dispose();
+    return grads;
+  });
 }
 
 // ------------------------------------------------------------------ group norm
@@ -149,6 +264,9 @@ export function conv2d(x: T, w: T, b?: T, o: Conv2dOptions = {}): T {
 function groupGrid(n: number): [number, number, number] {
   return gpu().grid(n, 1);
 }
+
+/** Threads per (sample, group) workgroup: one 8-lane subgroup on CPU drivers, 256 on GPUs (kernels/norm.wgsl). */
+const normWG = () => ({ WG: adapterTraits(gpu()).cpu ? 8 : 256 });
 
 /**
  * torch.nn.functional.group_norm(x, groups, weight, bias, eps): x [N, C, ...] (any spatial rank,
@@ -172,6 +290,7 @@ export function groupNorm(x: T, groups: number, weight: T, bias: T, eps = 1e-5):
     inputs: { x, gamma: weight, beta: bias },
     outputs: { y, stats },
     params,
+    overrides: normWG(),
     workgroups: groupGrid(batch * groups),
     label: 'group_norm',
   });
@@ -183,6 +302,7 @@ export function groupNorm(x: T, groups: number, weight: T, bias: T, eps = 1e-5):
         inputs: { x, gy, gamma: weight, stats_in: stats },
         outputs: { gx },
         params,
+        overrides: normWG(),
         workgroups: groupGrid(batch * groups),
         label: 'group_norm.backward_input',
       });
@@ -196,6 +316,7 @@ export function groupNorm(x: T, groups: number, weight: T, bias: T, eps = 1e-5):
         inputs: { x, gy, stats_in: stats },
         outputs: { ggamma: gw, gbeta: gb },
         params,
+        overrides: normWG(),
         workgroups: groupGrid(c),
         label: 'group_norm.backward_params',
       });

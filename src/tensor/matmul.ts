@@ -55,7 +55,7 @@ export function setMatmulVariant(v: MatmulVariant | 'auto'): void {
 }
 
 /**
- * Products below this many multiply-adds stay on the general kernel unless a variant is forced (the
+ * Products below this many multiply-adds (all batches) stay on the general kernel unless a variant is forced (the
  * aligned kernels' pipelines take seconds to compile on a CPU driver; tests use small products).
  * 2²² lets a batch-64 MLP's 256×512 layers use sg8: 3–5× the general kernel there.
  */
@@ -102,11 +102,11 @@ export function planMatmul(d: MatmulDims, g: Gpu = gpu()): MatmulPlan {
   let want: MatmulVariant | null = forced;
   if (!want && tr.cpu) {
     if (skinny) want = manyBlocks ? 'skinny' : 'small';
-    else if (d.m * d.n * d.k < MIN_WORK) want = 'general';
+    else if (d.m * d.n * d.k * d.nb < MIN_WORK) want = 'general';
     // sg8 needs vec4-aligned rows (a 267-wide input layer is not); skinny beats general there
     else want = tr.subgroup8 && aligned(d) ? 'sg8' : manyBlocks ? 'skinny' : 'general';
   }
-  want ??= d.m * d.n * d.k < MIN_WORK ? 'general' : 'tiled';
+  want ??= d.m * d.n * d.k * d.nb < MIN_WORK ? 'general' : 'tiled';
   if (want === 'small' || want === 'skinny') return { variant: want, rows: 0, cols: 0, p4: 0 };
   if (want === 'general' || !aligned(d)) return general;
   if (want === 'sg8') {
