@@ -3,7 +3,7 @@
 // matmul.ts picks the kernel: sg8 on CPU drivers, tiled on GPUs); this file only lays the operands
 // out for them and folds the results back:
 //
-//   forward       col = im2col(x);        y' = W · col          (then y = permute(y') + bias)
+//   forward       col = im2col(x);        y' = W · col;         y = conv_out(y') (+ bias)
 //   input grad    gcol = Wᵀ · gy';         gx = col2im(gcol)
 //   weight grad   gW = gy' · colᵀ
 //
@@ -27,7 +27,9 @@
 //                 with oy·s − pad + ky = iy (and the same for x) inside OH×OW; every element of
 //                 the rows is written, so gx needs no clearing. Taps are summed ky, kx ascending.
 //                 One thread per row (j, ci, iy) of W outputs.
-//   channel_bias  dst = y [N, C_out, OH·OW] in place: y[n, c, p] += bias[c]. One thread per element.
+//   conv_out      src = y' [C_out, count·OH·OW]      dst = y [N, C_out, OH, OW] (rows n0 … only)
+//                 y[n0 + j, c, q] = y'[c, j·OH·OW + q] (+ bias[c] when HAS_BIAS): the permute back to
+//                 NCHW with the bias fused. One thread per run of up to 32 elements of a row (j, c).
 // Bindings: src, bias read-only f32; dst read_write f32; `p` uniform (total = the threads).
 // KS and STRIDE are override constants (a pipeline per kernel size and stride), so the divisions by
 // them compile to multiplications: on a CPU driver a runtime u32 division costs tens of
@@ -47,6 +49,8 @@ struct Params {
 
 override KS: u32 = 3u;
 override STRIDE: u32 = 1u;
+override HAS_BIAS: u32 = 0u;
+const SEG: u32 = 32u;
 
 const WG: u32 = 256u;
 
@@ -107,8 +111,19 @@ fn col2im(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
 }
 
 @compute @workgroup_size(WG)
-fn channel_bias(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn conv_out(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.total) { return; }
-  dst[i] += bias[(i / (p.oh * p.ow)) % p.cout];
+  let ohw = p.oh * p.ow;
+  let nseg = (ohw + SEG - 1u) / SEG;
+  let row = i / nseg; // (j, c)
+  let c = row % p.cout;
+  let j = row / p.cout;
+  var b = 0.0;
+  if (HAS_BIAS == 1u) { b = bias[c]; }
+  let src0 = (c * p.count + j) * ohw;
+  let dst0 = ((p.n0 + j) * p.cout + c) * ohw;
+  let q0 = (i % nseg) * SEG;
+  let q1 = min(q0 + SEG, ohw);
+  for (var q = q0; q < q1; q++) { dst[dst0 + q] = src[src0 + q] + b; }
 }

@@ -9,7 +9,7 @@ import convSrc from '../../kernels/conv.wgsl';
 import normSrc from '../../kernels/norm.wgsl';
 import resampleSrc from '../../kernels/resample.wgsl';
 import { FlowGpuError } from '../gpu/errors.js';
-import { axpby, concatRaw, fill, kernel, matmulRaw, permuteRaw, reduceRaw, registerKernel, sliceRaw } from '../tensor/primitives.js';
+import { axpby, fill, kernel, matmulRaw, permuteRaw, reduceRaw, registerKernel, sliceRaw } from '../tensor/primitives.js';
 import { empty, gpu, run, sizeOf, type Shape, type Tensor } from '../tensor/tensor.js';
 import { adapterTraits } from '../tensor/matmul.js';
 import { record } from './tape.js';
@@ -63,11 +63,14 @@ function convGeom(xs: Shape, ws: Shape, o: Conv2dOptions, what: string): ConvGeo
 // The three GEMMs work channels-first over the whole batch, so that each is one matmul whose long
 // side is N·OH·OW (a 4×4 level is no longer 32 skinny 16-column products, and the weight gradient
 // needs no reduction over the batch):
-//   forward      y'[C_out, N·P] = W[C_out, K] · col[K, N·P]           then y = permute(y') + bias
+//   forward      y'[C_out, N·P] = W[C_out, K] · col[K, N·P]           then y = permute(y') + bias, fused
 //   input grad   gcol[K, N·P] = Wᵀ · gy'[C_out, N·P]                 then gx = col2im(gcol)
 //   weight grad  gW[C_out, K] = gy' · colᵀ                            (col recomputed, not kept)
 // with P = OH·OW, K = C_in·k², t' = t permuted to [C, N, P]. A 1×1, stride-1, unpadded convolution
 // uses x' as its col and permutes gcol back instead of col2im.
+
+/** Elements per thread of conv_out (kernels/conv.wgsl's SEG). */
+const OUT_SEG = 32;
 
 /** A 1×1 convolution with stride 1 and no padding: x' is its own im2col. */
 const pointwise = (g: ConvGeom) => g.ks === 1 && g.stride === 1 && g.pad === 0;
@@ -95,39 +98,33 @@ function chunks(g: ConvGeom): Array<[number, number]> {
   return out;
 }
 
-/** An entry of kernels/conv.wgsl on `threads` threads (src: the input; bias for channel_bias). */
-function convKernel(entry: 'im2col' | 'col2im' | 'channel_bias', g: ConvGeom, n0: number, count: number, threads: number,
-  input: T, dst: T, label: string): void {
+/** An entry of kernels/conv.wgsl on `threads` threads (src: its input; bias for conv_out, if any). */
+function convKernel(entry: 'im2col' | 'col2im' | 'conv_out', g: ConvGeom, n0: number, count: number, threads: number,
+  src: T, dst: T, label: string, bias?: T): void {
   run(kernel('conv'), entry, {
-    inputs: entry === 'channel_bias' ? { bias: input } : { src: input },
+    inputs: entry === 'conv_out' ? { src, bias: bias ?? src } : { src },
     outputs: { dst },
     params: { n0, count, cin: g.cin, h: g.h, w: g.w, oh: g.oh, ow: g.ow, pad: g.pad, cout: g.cout, total: threads },
-    overrides: entry === 'channel_bias' ? {} : { KS: g.ks, STRIDE: g.stride },
+    overrides: entry === 'conv_out' ? { HAS_BIAS: bias ? 1 : 0 } : { KS: g.ks, STRIDE: g.stride },
     workgroups: gpu().grid(threads, WG),
     label,
   });
 }
 
-/** t [N, C, H, W] → t' [C, N·H·W]. */
-function channelsFirst(t: T): T {
-  const [n, c, h, w] = t.shape;
-  const v = t.view([n, c, h * w]);
-  const p = permuteRaw(v, [1, 0, 2]);
+/** t viewed as [a, b, p] with its first two axes swapped, viewed as `shape`. */
+function swap01(t: T, a: number, b: number, p: number, shape: Shape): T {
+  const v = t.view([a, b, p]);
+  const sw = permuteRaw(v, [1, 0, 2]);
   v.dispose();
-  const out = p.view([c, n * h * w]);
-  p.dispose();
+  const out = sw.view(shape);
+  sw.dispose();
   return out;
 }
 
-/** t' [C, N·H·W] → t [N, C, H, W] (shape [N, C, H, W] given). */
-function channelsLast(t: T, shape: Shape): T {
-  const [n, c, h, w] = shape;
-  const v = t.view([c, n, h * w]);
-  const p = permuteRaw(v, [1, 0, 2]);
-  v.dispose();
-  const out = p.view(shape);
-  p.dispose();
-  return out;
+/** t [N, C, H, W] → t' [C, N·H·W]. */
+function channelsFirst(t: T): T {
+  const [n, c, h, w] = t.shape;
+  return swap01(t, n, c, h * w, [c, n * h * w]);
 }
 
 /** Samples [n0, n0 + count) of a channels-first t' [C, N·P]: [C, count·P] (a view when all of them). */
@@ -153,19 +150,17 @@ export function conv2dRaw(x: T, w: T, bias: T | undefined, o: Conv2dOptions = {}
   if (sizeOf(shape) === 0) return empty(shape);
   const w2 = w.view([g.cout, g.cin * g.ks * g.ks]);
   const xT = pointwise(g) ? channelsFirst(x) : null;
-  const parts = chunks(g).map(([n0, count]) => {
+  const y = empty(shape);
+  for (const [n0, count] of chunks(g)) {
     const col = colOf(x, xT, g, n0, count);
     const yT = matmulRaw(w2, col); // [C_out, count·OH·OW]
     col.dispose();
-    const yc = channelsLast(yT, [count, g.cout, g.oh, g.ow]);
+    const runs = count * g.cout * Math.ceil((g.oh * g.ow) / OUT_SEG);
+    convKernel('conv_out', g, n0, count, runs, yT, y, 'conv2d.out', bias);
     yT.dispose();
-    return yc;
-  });
+  }
   w2.dispose();
   xT?.dispose();
-  const y = parts.length === 1 ? parts[0] : concatRaw(parts, 0);
-  if (parts.length > 1) parts.forEach((t) => t.dispose());
-  if (bias) convKernel('channel_bias', g, 0, g.batch, y.size, bias, y, 'conv2d.bias');
   return y;
 }
 
@@ -176,7 +171,7 @@ function backwardInput(gyT: T, w: T, g: ConvGeom, xShape: Shape): T {
   let gx: T;
   if (pointwise(g)) {
     const gxT = matmulRaw(w2, gyT, { transA: true }); // [C_in, N·H·W]: gx'
-    gx = channelsLast(gxT, xShape);
+    gx = swap01(gxT, g.cin, g.batch, g.h * g.w, xShape);
     gxT.dispose();
   } else {
     gx = empty(xShape);
