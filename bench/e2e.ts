@@ -84,6 +84,11 @@ function trainCase(make: () => TrainSetup, flops: number, notes: Record<string, 
   };
 }
 
+/** The labels of a conditional bench batch: the same every step, every class present. */
+function fixedLabels(batch: number, classes: number): Tensor {
+  return keep(tensor(Int32Array.from({ length: batch }, (_, i) => (i * 7) % classes), [batch], 'i32'));
+}
+
 /**
  * A VelocityMLP on `dim` features (and `condDim` one-hot classes, with fixed labels), its EMA
  * (0.999) fused into AdamW (lr 1e-3, no weight decay), and the x1 buffer the batches go to.
@@ -93,7 +98,7 @@ function mlpTrainSetup(c: ToyConfig, dim: number, batches: Float32Array[], o: { 
   const model = new VelocityMLP({ dim, hidden: c.hidden, hiddenLayers: c.hiddenLayers, condDim }, o.seed ?? 1);
   const ema = new EMA(model, { decay: 0.999 });
   const opt = new AdamW(model, { lr: 1e-3, weightDecay: 0, ema });
-  const cond = condDim ? keep(tensor(Int32Array.from({ length: c.batch }, (_, i) => (i * 7) % condDim), [c.batch], 'i32')) : undefined;
+  const cond = condDim ? fixedLabels(c.batch, condDim) : undefined;
   return { model, x1: keep(empty([c.batch, dim])), batches, opt, ema, cond };
 }
 
@@ -187,7 +192,7 @@ function unetTrainSetup(size: 16 | 28, classes: number, batch: number): TrainSet
   const model = new UNet(defaultUNetConfig(size, classes), { seed: 1 });
   const ema = new EMA(model, { decay: 0.999 });
   const opt = new AdamW(model, { lr: 2e-4, weightDecay: 0, ema });
-  const cond = classes ? keep(tensor(Int32Array.from({ length: batch }, (_, i) => (i * 7) % classes), [batch], 'i32')) : undefined;
+  const cond = classes ? fixedLabels(batch, classes) : undefined;
   return { model, x1: keep(empty([batch, 1, size, size])), batches: mnistBatches(batch, size * size), opt, ema, cond };
 }
 

@@ -40,12 +40,13 @@ var<private> NEG_INF_BITS: u32 = 0xff800000u;
 
 fn dim(v: array<vec4u, 2>, k: u32) -> u32 { return v[k / 4u][k % 4u]; }
 
-// Source and destination element of the i-th index of p.shape.
-fn strided_index(i: u32) -> vec2u {
+// Source and destination element of the i-th index of the first `dims` dimensions of p.shape
+// (dims = p.rank: an element; p.rank − 1: the start of a row).
+fn strided_index(i: u32, dims: u32) -> vec2u {
   var rem = i;
   var ix = p.x_off;
   var iy = p.y_off;
-  for (var k = p.rank; k > 0u; k--) {
+  for (var k = dims; k > 0u; k--) {
     let d = dim(p.shape, k - 1u);
     let q = rem % d;
     rem = rem / d;
@@ -59,7 +60,7 @@ fn strided_index(i: u32) -> vec2u {
 fn strided_copy(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= p.n) { return; }
-  let at = strided_index(i);
+  let at = strided_index(i, p.rank);
   y[at.y] = x[at.x];
 }
 
@@ -71,19 +72,10 @@ fn strided_copy_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wor
   if (i >= p.n) { return; }
   let inner = dim(p.shape, p.rank - 1u);
   let nseg = (inner + SEG - 1u) / SEG;
-  var rem = i / nseg;
-  var ix = p.x_off;
-  var iy = p.y_off;
-  for (var k = p.rank - 1u; k > 0u; k--) {
-    let d = dim(p.shape, k - 1u);
-    let q = rem % d;
-    rem = rem / d;
-    ix += q * dim(p.sx, k - 1u);
-    iy += q * dim(p.sy, k - 1u);
-  }
+  let at = strided_index(i / nseg, p.rank - 1u);
   let c0 = (i % nseg) * SEG;
   let c1 = min(c0 + SEG, inner);
-  for (var c = c0; c < c1; c++) { y[iy + c] = x[ix + c]; }
+  for (var c = c0; c < c1; c++) { y[at.y + c] = x[at.x + c]; }
 }
 
 // The same for i32 tensors (labels, indices): copied as integers, so every bit pattern survives
@@ -95,7 +87,7 @@ fn strided_copy_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wor
 fn strided_copy_i32(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= p.n) { return; }
-  let at = strided_index(i);
+  let at = strided_index(i, p.rank);
   y_i32[at.y] = x_i32[at.x];
 }
 

@@ -187,7 +187,7 @@ function backwardInput(gyT: T, w: T, g: ConvGeom, xShape: Shape): T {
   return gx;
 }
 
-/** gW from x and gy' [C_out, N·OH·OW]: one matmul per chunk of the batch, summed. */
+/** gW from x and gy' [C_out, N·OH·OW]: one matmul per chunk of the batch, summed (zeros for an empty batch). */
 function backwardWeight(x: T, gyT: T, g: ConvGeom, wShape: Shape): T {
   const p = g.oh * g.ow;
   const xT = pointwise(g) ? channelsFirst(x) : null;
@@ -198,16 +198,16 @@ function backwardWeight(x: T, gyT: T, g: ConvGeom, wShape: Shape): T {
     const part = matmulRaw(gyc, col, { transB: true }); // [C_out, K]
     col.dispose();
     gyc.dispose();
-    if (gw) {
-      axpby(gw, part, 1, 1);
-      part.dispose();
-    } else {
-      gw = part.view(wShape);
-      part.dispose();
-    }
+    if (gw) axpby(gw, part, 1, 1);
+    else gw = part.view(wShape);
+    part.dispose();
   }
   xT?.dispose();
-  return gw!;
+  if (!gw) {
+    gw = empty(wShape);
+    fill(gw, 0);
+  }
+  return gw;
 }
 
 /** The input gradient of conv2d (a transposed convolution of gy with w). */
@@ -223,11 +223,6 @@ export function conv2dBackwardInputRaw(gy: T, w: T, xShape: Shape, o: Conv2dOpti
 /** The weight gradient of conv2d: gW = gy' · colᵀ (a sum over the batch and the output pixels). */
 export function conv2dBackwardWeightRaw(x: T, gy: T, wShape: Shape, o: Conv2dOptions = {}): T {
   const g = convGeom(x.shape, wShape, o, 'conv2d.backward_weight');
-  if (g.batch === 0) {
-    const z = empty(wShape);
-    fill(z, 0);
-    return z;
-  }
   const gyT = channelsFirst(gy);
   const gw = backwardWeight(x, gyT, g, wShape);
   gyT.dispose();
@@ -243,10 +238,10 @@ export function conv2d(x: T, w: T, b?: T, o: Conv2dOptions = {}): T {
   return record(y, 'conv2d', b ? [x, w, b] : [x, w], (gy) => {
     const g = convGeom(x.shape, w.shape, o, 'conv2d.backward');
     // gy' once for both gradients
-    const gyT = (x.requiresGrad || w.requiresGrad) && gy.size > 0 ? channelsFirst(gy) : null;
+    const gyT = x.requiresGrad || w.requiresGrad ? channelsFirst(gy) : null;
     const grads = [
-      x.requiresGrad ? (gyT ? backwardInput(gyT, w, g, x.shape) : empty(x.shape)) : null,
-      w.requiresGrad ? (gyT ? backwardWeight(x, gyT, g, w.shape) : conv2dBackwardWeightRaw(x, gy, w.shape, o)) : null,
+      x.requiresGrad ? backwardInput(gyT!, w, g, x.shape) : null,
+      w.requiresGrad ? backwardWeight(x, gyT!, g, w.shape) : null,
       b && b.requiresGrad ? reduceRaw('sum', gy, [0, 2, 3]) : null,
     ];
     gyT?.dispose();
