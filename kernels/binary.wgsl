@@ -5,8 +5,9 @@
 //   a and b are read through strides p.sa / p.sb (a stride of 0 broadcasts that dimension).
 //   The host collapses adjacent dimensions that are contiguous in a, b and c, so most calls run
 //   with rank 1 or 2.
-// OP (override): 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 eq (1.0 where a == b, else 0.0),
-//   7 gt (1.0 where a > b), 8 pow (a^b for a > 0).
+// OP (override): one of the OP_* codes — add, sub, mul, div, max, min, eq (1.0 where a == b, else
+//   0.0), gt (1.0 where a > b), pow (a^b for a > 0). The OP_* constants are prepended by the host
+//   from src/tensor/opcodes.ts (BINARY), the one table TypeScript and WGSL share.
 // `same_shape` is the rank-1, unit-stride case with no index arithmetic.
 
 struct Params {
@@ -34,15 +35,15 @@ var<private> NEG_INF_BITS: u32 = 0xff800000u;
 
 fn op(u: f32, v: f32) -> f32 {
   switch OP {
-    case 0u: { return u + v; }
-    case 1u: { return u - v; }
-    case 2u: { return u * v; }
-    case 3u: { return u / v; }
-    case 4u: { return max(u, v); }
-    case 5u: { return min(u, v); }
-    case 6u: { return select(0.0, 1.0, u == v); }
-    case 7u: { return select(0.0, 1.0, u > v); }
-    case 8u: { return pow(u, v); }
+    case OP_ADD: { return u + v; }
+    case OP_SUB: { return u - v; }
+    case OP_MUL: { return u * v; }
+    case OP_DIV: { return u / v; }
+    case OP_MAX: { return max(u, v); }
+    case OP_MIN: { return min(u, v); }
+    case OP_EQ: { return select(0.0, 1.0, u == v); }
+    case OP_GT: { return select(0.0, 1.0, u > v); }
+    case OP_POW: { return pow(u, v); }
     default: { return bitcast<f32>(NAN_BITS); }
   }
 }

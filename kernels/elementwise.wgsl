@@ -7,8 +7,10 @@
 // and runs one thread per 4 elements, applying the same scalar function to each lane (bit-identical
 // results). On a CPU driver every load is a per-lane loop, so one 16-byte load instead of four
 // 4-byte loads is what counts (bench/README.md's optimisation log has the measurement).
-// OP (override, compile-time): 0 neg, 1 exp, 2 log, 3 sqrt, 4 pow(x, a), 5 abs, 6 relu, 7 silu,
-//   8 gelu (tanh form), 9 sigmoid, 10 tanh, 11 sin, 12 cos, 13 affine a·x + b.
+// OP (override, compile-time): one of the OP_* codes — neg, exp, log, sqrt, pow(x, a), abs, relu,
+//   silu, gelu (tanh form), sigmoid, tanh, sin, cos, affine a·x + b. The OP_* constants are not
+//   declared here: the host prepends them from src/tensor/opcodes.ts (UNARY) when it registers the
+//   family, so TypeScript and WGSL share one table.
 // Forward and backward of each op sit side by side in `f` and `df`; the backward recomputes from x
 // (cheaper than keeping y alive, and exact for every op here).
 // Numerics: sigmoid and tanh are written in the form that cannot overflow (exp of a non-positive
@@ -76,21 +78,21 @@ const GELU_K: f32 = 0.044715;
 
 fn f(v: f32) -> f32 {
   switch OP {
-    case 0u: { return -v; }
-    case 1u: { return exp(v); }
-    case 2u: { return log(v); }
-    case 3u: { return sqrt(v); }
-    case 4u: { return pow_real(v, p.a); }
-    case 5u: { return abs(v); }
-    case 6u: { return max(v, 0.0); }
-    case 7u: { return v * sigmoid(v); }
+    case OP_NEG: { return -v; }
+    case OP_EXP: { return exp(v); }
+    case OP_LOG: { return log(v); }
+    case OP_SQRT: { return sqrt(v); }
+    case OP_POW: { return pow_real(v, p.a); }
+    case OP_ABS: { return abs(v); }
+    case OP_RELU: { return max(v, 0.0); }
+    case OP_SILU: { return v * sigmoid(v); }
     // 0.5·(1 + tanh u) = sigmoid(2u): same function, without the cancellation for negative v
-    case 8u: { return v * sigmoid(2.0 * GELU_C * (v + GELU_K * v * v * v)); }
-    case 9u: { return sigmoid(v); }
-    case 10u: { return tanh_stable(v); }
-    case 11u: { return sin(v); }
-    case 12u: { return cos(v); }
-    case 13u: { return p.a * v + p.b; }
+    case OP_GELU: { return v * sigmoid(2.0 * GELU_C * (v + GELU_K * v * v * v)); }
+    case OP_SIGMOID: { return sigmoid(v); }
+    case OP_TANH: { return tanh_stable(v); }
+    case OP_SIN: { return sin(v); }
+    case OP_COS: { return cos(v); }
+    case OP_AFFINE: { return p.a * v + p.b; }
     default: { return bitcast<f32>(NAN_BITS); }
   }
 }
@@ -98,16 +100,16 @@ fn f(v: f32) -> f32 {
 // d f / d x at v
 fn df(v: f32) -> f32 {
   switch OP {
-    case 0u: { return -1.0; }
-    case 1u: { return exp(v); }
-    case 2u: { return 1.0 / v; }
-    case 3u: { return 0.5 / sqrt(v); }
-    case 4u: { return p.a * pow_real(v, p.a - 1.0); }
-    case 5u: { return sign(v); }
-    case 6u: { return select(0.0, 1.0, v > 0.0); }
+    case OP_NEG: { return -1.0; }
+    case OP_EXP: { return exp(v); }
+    case OP_LOG: { return 1.0 / v; }
+    case OP_SQRT: { return 0.5 / sqrt(v); }
+    case OP_POW: { return p.a * pow_real(v, p.a - 1.0); }
+    case OP_ABS: { return sign(v); }
+    case OP_RELU: { return select(0.0, 1.0, v > 0.0); }
     // 1 − sigmoid(v) is computed as sigmoid(−v): exact in the tails where 1 − s would round to 0
-    case 7u: { let s = sigmoid(v); return s * (1.0 + v * sigmoid(-v)); }
-    case 8u: {
+    case OP_SILU: { let s = sigmoid(v); return s * (1.0 + v * sigmoid(-v)); }
+    case OP_GELU: {
       // |v| > 10: sigmoid(2u) is 0 or 1 to f32 precision and the second term < 1e-35; returning
       // the limit also avoids 0·inf = NaN once v² overflows.
       if (abs(v) > 10.0) { return select(0.0, 1.0, v > 0.0); }
@@ -115,11 +117,11 @@ fn df(v: f32) -> f32 {
       let s = sigmoid(w);
       return s + v * s * sigmoid(-w) * 2.0 * GELU_C * (1.0 + 3.0 * GELU_K * v * v);
     }
-    case 9u: { return sigmoid(v) * sigmoid(-v); }
-    case 10u: { return sech2(v); }
-    case 11u: { return cos(v); }
-    case 12u: { return -sin(v); }
-    case 13u: { return p.a; }
+    case OP_SIGMOID: { return sigmoid(v) * sigmoid(-v); }
+    case OP_TANH: { return sech2(v); }
+    case OP_SIN: { return cos(v); }
+    case OP_COS: { return -sin(v); }
+    case OP_AFFINE: { return p.a; }
     default: { return bitcast<f32>(NAN_BITS); }
   }
 }

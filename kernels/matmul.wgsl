@@ -8,8 +8,9 @@
 //   Batched: workgroup z = batch index; element offsets p.sa, p.sb, p.sc per batch (0 broadcasts).
 //   p.row0, p.col0: the block of C a dispatch covers starts there (the general kernel fills the
 //   edge strips the aligned variants leave).
-// Epilogue (overrides): HAS_BIAS adds bias[n]; ACT 0 none, 1 relu, 2 silu — fused into the store.
-//   Training keeps ACT = 0 (the backward needs the pre-activation); sampling fuses.
+// Epilogue (overrides): HAS_BIAS adds bias[n]; ACT is ACT_NONE, ACT_RELU or ACT_SILU — fused into the
+//   store (the ACT_* constants are prepended by the host from src/tensor/opcodes.ts). Training keeps
+//   ACT = ACT_NONE (the backward needs the pre-activation); sampling fuses.
 // Numerics: every variant accumulates one fma per product with k ascending: |error| ≤ k·2⁻²⁴·Σ|a||b|.
 //
 // Entry points (src/tensor/matmul.ts picks one per call; kernels/matmul_subgroup.wgsl has the CPU one):
@@ -75,7 +76,7 @@ struct Params { m: u32, n: u32, k: u32, row0: u32, sa: u32, sb: u32, sc: u32, co
 override TRANS_A: u32 = 0u;
 override TRANS_B: u32 = 0u;
 override HAS_BIAS: u32 = 0u;
-override ACT: u32 = 0u;
+override ACT: u32 = ACT_NONE;
 
 const BM: u32 = 64u;
 const BN: u32 = 64u;
@@ -97,8 +98,8 @@ fn load_b(base: u32, kk: u32, col: u32) -> f32 {
 }
 
 fn act(v: f32) -> f32 {
-  if (ACT == 1u) { return max(v, 0.0); }
-  if (ACT == 2u) {
+  if (ACT == ACT_RELU) { return max(v, 0.0); }
+  if (ACT == ACT_SILU) {
     if (v >= 0.0) { return v / (1.0 + exp(-v)); }
     let e = exp(v);
     return v * e / (1.0 + e);

@@ -40,7 +40,7 @@ struct Params { m: u32, n: u32, k: u32, row0: u32, sa: u32, sb: u32, sc: u32, co
 override TRANS_A: u32 = 0u;
 override TRANS_B: u32 = 0u;
 override HAS_BIAS: u32 = 0u;
-override ACT: u32 = 0u;
+override ACT: u32 = ACT_NONE;
 /** vec4 column groups per lane: 1 (block 32×32) or 2 (block 32×64). */
 override P4: u32 = 2u;
 
@@ -130,8 +130,8 @@ fn load_b(base: u32, q: u32, k0: u32) -> array<vec4f, 8> {
 }
 
 fn act4(v: vec4f) -> vec4f {
-  if (ACT == 1u) { return max(v, vec4f(0.0)); }
-  if (ACT == 2u) {
+  if (ACT == ACT_RELU) { return max(v, vec4f(0.0)); }
+  if (ACT == ACT_SILU) {
     // silu, without overflow for large |v|: v·σ(v) with σ computed from exp(−|v|)
     let e = exp(-abs(v));
     return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= vec4f(0.0));

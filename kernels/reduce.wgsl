@@ -4,8 +4,9 @@
 // Each thread reduces one chunk of `p.chunk` consecutive entries along R for one (outer, inner)
 // pair. With chunks = 1 this is the whole reduction; for long axes the host runs two passes
 // (R → chunks → 1) so that enough threads are busy.
-// OP (override): 0 sum (Neumaier-compensated, so the error does not grow with R), 1 max (a NaN
-// anywhere in the chunk gives NaN, detected on the bits).
+// OP (override): OP_SUM (Neumaier-compensated, so the error does not grow with R) or OP_MAX (a NaN
+// anywhere in the chunk gives NaN, detected on the bits); the constants are prepended by the host
+// from src/tensor/opcodes.ts (REDUCE).
 // Why compensated: one thread summing 4096 f32 values has a worst-case error of ~R·2⁻²⁴ relative
 // to Σ|x|; compensation brings it to ~2⁻²⁴·|S|, the same as a float64 sum rounded once. The
 // two-pass path rounds each partial once more: ≤ 2⁻²⁴·(|S| + Σ|partials|) ≤ 2·2⁻²⁴·Σ|x|
@@ -36,7 +37,7 @@ fn reduce_axis(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   let r0 = c * p.chunk;
   let r1 = min(r0 + p.chunk, p.r);
   let base = o * p.r * p.inner + j;
-  if (OP == 0u) {
+  if (OP == OP_SUM) {
     var s = 0.0;
     var comp = 0.0;
     for (var r = r0; r < r1; r++) {
@@ -46,7 +47,7 @@ fn reduce_axis(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
       s = tt;
     }
     y[t] = s + comp;
-  } else {
+  } else if (OP == OP_MAX) {
     var m = bitcast<f32>(NEG_INF_BITS); // -inf
     var nan = false;
     for (var r = r0; r < r1; r++) {
@@ -57,5 +58,7 @@ fn reduce_axis(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
       m = max(m, v);
     }
     y[t] = select(m, bitcast<f32>(NAN_BITS), nan);
+  } else {
+    y[t] = bitcast<f32>(NAN_BITS);
   }
 }

@@ -24,7 +24,11 @@ import matmulSrc from '../../kernels/matmul.wgsl';
 import matmulSubgroupSrc from '../../kernels/matmul_subgroup.wgsl';
 import type { Gpu } from '../gpu/runtime.js';
 import { FlowGpuError } from '../gpu/errors.js';
+import { ACT, withOpCodes, type Activation } from './opcodes.js';
 import { gpu, run, type Tensor } from './tensor.js';
+
+const MATMUL = { name: 'matmul', code: withOpCodes('matmul', matmulSrc) };
+const MATMUL_SUBGROUP = { name: 'matmul_subgroup', code: withOpCodes('matmul_subgroup', matmulSubgroupSrc) };
 
 export type MatmulVariant = 'general' | 'small' | 'skinny' | 'tiled' | 'sg8';
 
@@ -128,7 +132,7 @@ export interface MatmulCall extends MatmulDims {
   b: Tensor;
   c: Tensor;
   bias?: Tensor;
-  act: 0 | 1 | 2;
+  act: Activation;
   /** Per-batch element offsets (0 broadcasts an operand). */
   sa: number;
   sb: number;
@@ -148,7 +152,7 @@ export function dispatchMatmul(call: MatmulCall): MatmulPlan {
     TRANS_A: call.transA ? 1 : 0,
     TRANS_B: call.transB ? 1 : 0,
     HAS_BIAS: call.bias ? 1 : 0,
-    ACT: call.act,
+    ACT: ACT[call.act],
   };
   const inputs = { a: call.a, b: call.b, bias: call.bias ?? call.a };
   const outputs = { c: call.c };
@@ -157,7 +161,7 @@ export function dispatchMatmul(call: MatmulCall): MatmulPlan {
     if (rows <= 0 || cols <= 0) return;
     const wg: [number, number, number] = [Math.ceil(cols / 64), Math.ceil(rows / 64), call.nb];
     checkGroups(g, wg, `${call.m}×${call.n}×batch ${call.nb}`);
-    run(g.family({ name: 'matmul', code: matmulSrc }), 'matmul', {
+    run(g.family(MATMUL), 'matmul', {
       inputs, outputs, params: { ...base, row0, col0 }, overrides, workgroups: wg, label: 'matmul',
     });
   };
@@ -169,7 +173,7 @@ export function dispatchMatmul(call: MatmulCall): MatmulPlan {
     const threads = plan.variant === 'small' ? call.m * call.n : Math.ceil(call.m / 8) * Math.ceil(call.n / 4);
     const [x, y] = g.grid(threads, 64);
     checkGroups(g, [x, y, call.nb], `${call.m}×${call.n}×batch ${call.nb}`);
-    run(g.family({ name: 'matmul', code: matmulSrc }), `matmul_${plan.variant}`, {
+    run(g.family(MATMUL), `matmul_${plan.variant}`, {
       inputs, outputs, params: { ...base, row0: 0, col0: 0 }, overrides, workgroups: [x, y, call.nb], label: `matmul.${plan.variant}`,
     });
     return plan;
@@ -177,14 +181,14 @@ export function dispatchMatmul(call: MatmulCall): MatmulPlan {
   if (plan.variant === 'sg8') {
     const wg: [number, number, number] = [plan.cols / (32 * plan.p4), plan.rows / 32, call.nb];
     checkGroups(g, wg, `${call.m}×${call.n}×batch ${call.nb}`);
-    run(g.family({ name: 'matmul_subgroup', code: matmulSubgroupSrc }), 'matmul_sg8', {
+    run(g.family(MATMUL_SUBGROUP), 'matmul_sg8', {
       inputs, outputs, params: { ...base, row0: 0, col0: 0 }, overrides: { ...overrides, P4: plan.p4 }, workgroups: wg,
       label: 'matmul.sg8',
     });
   } else {
     const wg: [number, number, number] = [plan.cols / 128, plan.rows / 128, call.nb];
     checkGroups(g, wg, `${call.m}×${call.n}×batch ${call.nb}`);
-    run(g.family({ name: 'matmul', code: matmulSrc }), 'matmul_tiled', {
+    run(g.family(MATMUL), 'matmul_tiled', {
       // the tiled entry point binds the same buffers through their vec4 views
       inputs: { a4: inputs.a, b4: inputs.b, bias4: inputs.bias },
       outputs: { c4: call.c },

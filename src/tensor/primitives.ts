@@ -8,21 +8,22 @@ import binarySrc from '../../kernels/binary.wgsl';
 import elementwiseSrc from '../../kernels/elementwise.wgsl';
 import layoutSrc from '../../kernels/layout.wgsl';
 import lossSrc from '../../kernels/loss.wgsl';
-import matmulSrc from '../../kernels/matmul.wgsl';
 import reduceSrc from '../../kernels/reduce.wgsl';
 import softmaxSrc from '../../kernels/softmax.wgsl';
 import { FlowGpuError } from '../gpu/errors.js';
 import type { KernelFamily } from '../gpu/kernel.js';
 import { dispatchMatmul } from './matmul.js';
+import { ACT, BINARY, REDUCE, UNARY, withOpCodes, type Activation, type BinaryOp, type ReduceOp, type UnaryOp } from './opcodes.js';
 import { empty, gpu, registerFill, run, sizeOf, type Shape, type Tensor } from './tensor.js';
 
+export { ACT, BINARY, REDUCE, UNARY, type Activation, type BinaryOp, type ReduceOp, type UnaryOp };
+
 const SOURCES: Record<string, string> = {
-  binary: binarySrc,
-  elementwise: elementwiseSrc,
+  binary: withOpCodes('binary', binarySrc),
+  elementwise: withOpCodes('elementwise', elementwiseSrc),
   layout: layoutSrc,
   loss: lossSrc,
-  matmul: matmulSrc,
-  reduce: reduceSrc,
+  reduce: withOpCodes('reduce', reduceSrc),
   softmax: softmaxSrc,
 };
 
@@ -41,11 +42,6 @@ const WG = 256;
 const fmt = (s: Shape) => `[${s.join(', ')}]`;
 
 // ------------------------------------------------------------------ elementwise
-
-export const UNARY = {
-  neg: 0, exp: 1, log: 2, sqrt: 3, pow: 4, abs: 5, relu: 6, silu: 7, gelu: 8, sigmoid: 9, tanh: 10, sin: 11, cos: 12, affine: 13,
-} as const;
-export type UnaryOp = keyof typeof UNARY;
 
 /**
  * Runs an elementwise entry over n elements: its vec4 twin (`entry4`, the buffers bound as vec4
@@ -102,9 +98,6 @@ export function axpby(y: Tensor, x: Tensor, a: number, b: number): void {
 }
 
 // ------------------------------------------------------------------ broadcasting binary
-
-export const BINARY = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5, eq: 6, gt: 7, pow: 8 } as const;
-export type BinaryOp = keyof typeof BINARY;
 
 export function broadcastShapes(a: Shape, b: Shape, what = 'broadcast'): number[] {
   const r = Math.max(a.length, b.length);
@@ -207,14 +200,14 @@ export function normAxes(axes: number | readonly number[] | undefined, rank: num
   return out.sort((p, q) => p - q);
 }
 
-function reduceOnce(op: 'sum' | 'max', x: Tensor, outer: number, r: number, inner: number, chunk: number): Tensor {
+function reduceOnce(op: ReduceOp, x: Tensor, outer: number, r: number, inner: number, chunk: number): Tensor {
   const chunks = Math.ceil(r / chunk);
   const y = empty([outer, chunks, inner]);
   run(kernel('reduce'), 'reduce_axis', {
     inputs: { x },
     outputs: { y },
     params: { outer, r, inner, chunk, chunks },
-    overrides: { OP: op === 'sum' ? 0 : 1 },
+    overrides: { OP: REDUCE[op] },
     workgroups: gpu().grid(outer * chunks * inner, WG),
     label: `${op}[${outer},${r},${inner}]`,
   });
@@ -222,7 +215,7 @@ function reduceOnce(op: 'sum' | 'max', x: Tensor, outer: number, r: number, inne
 }
 
 /** Reduces `x` over `axes` (all by default); keepDims keeps them as size 1. */
-export function reduceRaw(op: 'sum' | 'max', x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+export function reduceRaw(op: ReduceOp, x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   const ax = normAxes(axes, x.rank, op);
   const outShape = keepDims ? x.shape.map((d, i) => (ax.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !ax.includes(i));
   if (ax.some((a) => x.shape[a] === 0)) {
@@ -284,7 +277,7 @@ export interface MatmulOptions {
   transA?: boolean;
   transB?: boolean;
   bias?: Tensor;
-  act?: 'none' | 'relu' | 'silu';
+  act?: Activation;
 }
 
 /**
@@ -333,7 +326,7 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
     b: bb,
     c,
     bias: o.bias,
-    act: o.act === 'relu' ? 1 : o.act === 'silu' ? 2 : 0,
+    act: o.act ?? 'none',
     m,
     n,
     k: ka,
