@@ -79,11 +79,13 @@ export {
   flowMatchingStep, dropLabels, LossMeter, type VelocityModel, type Updater, type FlowMatchingStepOptions,
 } from './flow/train.js';
 
-export {
-  conv2d, groupNorm, upsample2x, avgPool2x, convOutSize, conv2dRaw, conv2dBackwardInputRaw, conv2dBackwardWeightRaw,
-  type Conv2dOptions,
-} from './autograd/conv.js';
-export { Conv2d, GroupNorm, Embedding, type Conv2dModuleOptions } from './nn/conv.js';
+export { conv2d } from './autograd/conv.js';
+export { groupNorm } from './autograd/norm.js';
+export { upsample2x, avgPool2x } from './autograd/resample.js';
+export { convOutSize, conv2dRaw, conv2dBackwardInputRaw, conv2dBackwardWeightRaw, type Conv2dOptions } from './tensor/conv.js';
+export { Conv2d, type Conv2dModuleOptions } from './nn/conv.js';
+export { GroupNorm } from './nn/norm.js';
+export { Embedding } from './nn/embedding.js';
 export { UNet, ResBlock, defaultUNetConfig, type UNetConfig } from './nn/unet.js';
 export { guidedVelocity, GuidanceLabels, type ConditionalVelocityModel } from './nn/guidance.js';
 export {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { FlowGpuError, tensor, tidy } from '../src/index.js';
-import { conv2d, convOutSize, setConvColBytes } from '../src/autograd/conv.js';
-import { Conv2d, Embedding } from '../src/nn/conv.js';
+import { conv2d } from '../src/autograd/conv.js';
+import { convOutSize, setConvColBytes } from '../src/tensor/conv.js';
+import { Conv2d } from '../src/nn/conv.js';
+import { Embedding } from '../src/nn/embedding.js';
 import { HostRng } from '../src/nn/module.js';
 import { checkOp, expectClose, Rng, size, useGpu } from './helpers.js';
 

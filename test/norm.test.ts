@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FlowGpuError, tensor, tidy } from '../src/index.js';
-import { groupNorm } from '../src/autograd/conv.js';
+import { groupNorm } from '../src/autograd/norm.js';
 import { checkOp, Rng, size, useGpu } from './helpers.js';
 
 useGpu();

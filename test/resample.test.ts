@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FlowGpuError, tensor, tidy } from '../src/index.js';
-import { avgPool2x, upsample2x } from '../src/autograd/conv.js';
+import { avgPool2x, upsample2x } from '../src/autograd/resample.js';
 import { checkOp, Rng, size, useGpu } from './helpers.js';
 
 useGpu();

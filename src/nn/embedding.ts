@@ -1,6 +1,9 @@
 /**
- * The fixed sinusoidal time embedding of transformer and diffusion models, computed on the GPU
- * (kernels/embedding.wgsl). For t in [0, 1] and an embedding width `dim` (half = ⌊dim/2⌋):
+ * Embeddings: the learned lookup table of class labels (`Embedding`, torch.nn.Embedding's names:
+ * weight [num, dim] ~ N(0, 1)) and the fixed sinusoidal time embedding of transformer and diffusion
+ * models (`SinusoidalEmbedding`, computed on the GPU by kernels/embedding.wgsl).
+ *
+ * The sinusoidal embedding: for t in [0, 1] and an embedding width `dim` (half = ⌊dim/2⌋):
  *
  *   ω_i = maxPeriod^(−i/half),  i = 0 … half−1
  *   emb(t) = [cos(scale·t·ω_0), …, cos(scale·t·ω_{half−1}), sin(scale·t·ω_0), …, sin(scale·t·ω_{half−1})]
@@ -16,16 +19,32 @@
  * default maxPeriod 10000 spreads the frequencies. The embedding has no parameters (nothing in the
  * state dict); it is differentiable in t.
  */
-import embeddingSrc from '../../kernels/embedding.wgsl';
+import { sinusoidalEmbedding } from '../autograd/embedding.js';
+import { gatherRows } from '../autograd/ops.js';
 import { FlowGpuError } from '../gpu/errors.js';
-import { record } from '../autograd/tape.js';
-import { kernel, registerKernel } from '../tensor/primitives.js';
-import { empty, gpu, keep, run, tensor, type Tensor } from '../tensor/tensor.js';
-import { Module } from './module.js';
+import { keep, tensor, type Tensor } from '../tensor/tensor.js';
+import { HostRng, Module } from './module.js';
 
-registerKernel('embedding', embeddingSrc);
-
-const WG = 256;
+/** A lookup table [num, dim]: forward(i32 indices [N]) → [N, dim]. */
+export class Embedding extends Module {
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+    opts: { rng?: HostRng } = {},
+  ) {
+    super();
+    const rng = opts.rng ?? new HostRng(0);
+    const v = new Float32Array(numEmbeddings * embeddingDim);
+    for (let i = 0; i < v.length; i++) v[i] = rng.normal();
+    this.registerParameter('weight', tensor(v, [numEmbeddings, embeddingDim]));
+  }
+  get weight(): Tensor {
+    return this.getParameter('weight');
+  }
+  forward(idx: Tensor): Tensor {
+    return gatherRows(this.weight, idx);
+  }
+}
 
 export interface SinusoidalOptions {
   /** t is multiplied by this before the embedding (default 1000). */
@@ -69,33 +88,7 @@ export class SinusoidalEmbedding extends Module {
   }
 
   forward(t: Tensor): Tensor {
-    const n = t.shape[0] ?? 1;
-    if (t.dtype !== 'f32' || !(t.rank === 1 || (t.rank === 2 && t.shape[1] === 1))) {
-      throw new FlowGpuError(`sinusoidal embedding: t must be f32 [N] or [N, 1], got ${t.dtype}[${t.shape.join(', ')}]`);
-    }
-    const freq = this.frequencies();
-    const half = freq.size;
-    const dim = this.dim;
-    const y = empty([n, dim]);
-    if (n === 0) return y;
-    run(kernel('embedding'), 'sinusoidal_forward', {
-      inputs: { t, freq },
-      outputs: { y },
-      params: { n, half, dim },
-      workgroups: gpu().grid(n * half, WG),
-      label: 'sinusoidal_embedding',
-    });
-    return record(y, 'sinusoidal_embedding', [t], (g) => {
-      const gt = empty(t.shape);
-      run(kernel('embedding'), 'sinusoidal_backward', {
-        inputs: { t, freq, g },
-        outputs: { gt },
-        params: { n, half, dim },
-        workgroups: gpu().grid(n, WG),
-        label: 'sinusoidal_embedding.backward',
-      });
-      return [gt];
-    });
+    return sinusoidalEmbedding(t, this.frequencies(), this.dim);
   }
 
   override dispose(): void {

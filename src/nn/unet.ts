@@ -56,15 +56,16 @@
  *
  * Every layer starts from PyTorch's default initialisation (drawn from a seeded host generator).
  */
-import { upsample2x } from '../autograd/conv.js';
+import { upsample2x } from '../autograd/resample.js';
 import { add, affine, concat, matmul, mul, reshape, silu, slice, sum } from '../autograd/ops.js';
 import * as raw from '../tensor/primitives.js';
 import { FlowGpuError } from '../gpu/errors.js';
 import { keep, tensor, type Tensor } from '../tensor/tensor.js';
-import { Conv2d, Embedding, GroupNorm } from './conv.js';
-import { SinusoidalEmbedding } from './embedding.js';
+import { Conv2d } from './conv.js';
+import { Embedding, SinusoidalEmbedding } from './embedding.js';
 import { Linear, Sequential, SiLU } from './layers.js';
 import { HostRng, Module } from './module.js';
+import { GroupNorm } from './norm.js';
 
 export interface UNetConfig {
   /** Image channels in and out (1 for MNIST). */
