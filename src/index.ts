@@ -1,97 +1,33 @@
 /**
- * flowgpu: flow matching on the GPU through WebGPU. This is the library entry point, the same in
- * Node and in browsers.
+ * flowgpu: flow matching on the GPU through WebGPU — the library entry, the same in Node and in
+ * browsers. A small top level (the GPU, tensors, gradients) and one namespace per room:
+ *
+ *   ops      differentiable tensor operations
+ *   nn       modules and velocity networks (PyTorch names), the network registry, guidance
+ *   optim    AdamW, EMA, learning-rate schedules
+ *   flow     paths, time samplers, couplings, the training step, solvers, generate, SDE, likelihood
+ *   data     2-D toy distributions and MNIST, as arrays and as training data sources
+ *   io       safetensors checkpoints, loadModel, .npy, PNG and plots (bytes, not files)
+ *   metrics  sample quality: sliced W2, MMD², Fréchet distance, the MNIST judge
+ *   train    the Trainer (resumable runs), reflow and one-step distillation
+ *
+ * The Node entry adds `node` (files). docs/api.md lists every export with its purpose.
  */
 import { Gpu, type GpuOptions } from './gpu/runtime.js';
 import { setRuntime, hasRuntime, gpu } from './tensor/tensor.js';
 
 export { Gpu, formatProfile, type GpuOptions, type GpuStats, type ProfileRow } from './gpu/runtime.js';
 export { FlowGpuError } from './gpu/errors.js';
-export { adapterSlug, type AdapterDescription } from './gpu/device.js';
-export {
-  Tensor, tensor, scalar, zeros, ones, full, empty, tidy, keep, gpu, poisonOutputs, type DType, type Shape,
-} from './tensor/tensor.js';
-export * as raw from './tensor/primitives.js';
-export { backward, noGrad, isGradEnabled, param } from './autograd/tape.js';
-export * from './autograd/ops.js';
-export { enableGrad } from './autograd/tape.js';
-export {
-  sample, integrateFixed, odeStep, timeAsTensor, scaledRmsNorm, STAGES,
-  type VelocityField, type SolverName, type FixedStepSolver, type SampleOptions, type SampleResult,
-} from './flow/solvers.js';
-export {
-  sampleSDE, emStep, diffusionCoefficient, sdeDriftCoefficients,
-  type SdeOptions, type SdeResult, type DiffusionSchedule, type NoiseKind,
-} from './flow/sde.js';
-export {
-  logLikelihood, divergenceByVjp, bitsPerDim, dequantize, type LikelihoodOptions, type LikelihoodResult,
-} from './flow/likelihood.js';
-export { Module, HostRng, PARAM_ALIGN, uniformTensor, type FlatParameters } from './nn/module.js';
-export { Linear, SiLU, Sequential } from './nn/layers.js';
-export { SinusoidalEmbedding, sinusoidalFrequencies, type SinusoidalOptions } from './nn/embedding.js';
-export { VelocityMLP, mlpConfig, type VelocityMLPConfig, type VelocityMLPOptions } from './nn/mlp.js';
-export { AdamW, adamwScalars, type AdamWOptions } from './optim/adamw.js';
-export { EMA, type EMAOptions } from './optim/ema.js';
-export { learningRate, warmupCosine, checkSchedule, type LrScheduleConfig } from './optim/schedule.js';
-
-export {
-  checkerboard, moons, eightGaussians, twoSpirals, circles, sampleToy, isToyName, validateFinite, TOY_NAMES,
-  EIGHT_GAUSSIANS_STD, type ToyName, type SeedOrRng, type UniformNormalRng,
-} from './data/toy.js';
-export {
-  encodeSafetensors, decodeSafetensors, matchTensors, findTensor, configDifference, MAX_HEADER_BYTES,
-  type NamedTensor, type SafetensorsFile, type SafeDType, type MatchOptions,
-} from './io/safetensors.js';
-export {
-  readTensors, moduleTensors, uploadTensors, loadModuleTensors, encodeCheckpoint, decodeCheckpoint, CONFIG_KEY, STATE_KEY,
-  type CheckpointContents, type DecodedCheckpoint,
-} from './io/checkpoint.js';
-export { encodeNpy, decodeNpy, type NpyArray } from './io/npy.js';
-export { encodePng, zlibStored, crc32, adler32, type RasterImage, type ZlibDeflate } from './io/png.js';
-export {
-  Canvas, scatterPlot, trajectoryPlot, lossPlot, imageGrid, emaSmooth, niceTicks, logTicks, formatTick, COLORS,
-  type ScatterOptions, type TrajectoryOptions, type LossPlotOptions, type ImageGridOptions, type Rgb,
-} from './io/plot.js';
-export {
-  slicedWasserstein2, mmdRbf, medianDistance, defaultBandwidths, sliceDirections, sampleQuality, sampleQualityAgainst,
-  formatQuality, type QualityReport, type QualityOptions,
-} from './metrics/twod.js';
-
-export {
-  condOT, polynomial, cosine, vp, schedulerByName, type Scheduler, type SchedulerName,
-} from './flow/schedulers.js';
-export {
-  philox4x32, philoxAt, uniformFromWord, boxMuller, normalsFromWords, normalsCpu, uniformsCpu, randUniform, randNormal,
-  philoxWordsGpu, splitU64, STREAM, type RandomOptions,
-} from './flow/random.js';
-export {
-  uniformTime, logitNormalTime, timeSamplerByName, timeCpu, normalCdf, T_EPS, type TimeSampler, type TimeSamplerName,
-  type TimeRange,
-} from './flow/time.js';
-export {
-  interpolateWithTarget, drawSourceAndTime, sampleTimes, type PathSample, type DrawOptions, type InterpolateOptions,
-} from './flow/paths.js';
-export {
-  squaredDistances, linearSumAssignment, exactOTPairing, sinkhorn, sinkhornPairing, pairFromPlan, drawSource, sinkhornCouple,
-  exactOTCouple, type Coupling, type SinkhornOptions, type SinkhornResult, type SinkhornPairingOptions,
-} from './flow/coupling.js';
-export {
-  flowMatchingStep, dropLabels, LossMeter, type VelocityModel, type Updater, type FlowMatchingStepOptions,
-} from './flow/train.js';
-
-export { conv2d } from './autograd/conv.js';
-export { groupNorm } from './autograd/norm.js';
-export { upsample2x, avgPool2x } from './autograd/resample.js';
-export { convOutSize, conv2dRaw, conv2dBackwardInputRaw, conv2dBackwardWeightRaw, type Conv2dOptions } from './tensor/conv.js';
-export { Conv2d, type Conv2dModuleOptions } from './nn/conv.js';
-export { GroupNorm } from './nn/norm.js';
-export { Embedding } from './nn/embedding.js';
-export { UNet, ResBlock, defaultUNetConfig, type UNetConfig } from './nn/unet.js';
-export { guidedVelocity, GuidanceLabels, type ConditionalVelocityModel } from './nn/guidance.js';
-export {
-  parseIdx, parseMnist, mnistPixels, resizeWeights, pixelToModel, modelToPixels, dropLabelsHost, EpochSampler, MnistDataset,
-  MNIST_FILES, type IdxArray, type MnistHost, type MnistSplit, type ResizeMethod, type ResizeTap, type MnistDatasetOptions,
-} from './data/mnist.js';
+export { Tensor, tensor, scalar, zeros, ones, full, empty, tidy, keep, type DType, type Shape } from './tensor/tensor.js';
+export { backward, noGrad, enableGrad, isGradEnabled, param } from './autograd/tape.js';
+export * as ops from './autograd/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export * as flow from './flow/index.js';
+export * as data from './data/index.js';
+export * as io from './io/index.js';
+export * as metrics from './metrics/index.js';
+export * as train from './train/index.js';
 
 /**
  * Acquires a GPU device (Node: Dawn through the `webgpu` package; browsers: navigator.gpu) and

@@ -8,18 +8,17 @@ import {
   classifySplit,
   defaultClassifierConfig,
   evaluateMnistSamples,
-  loadOrTrainClassifier,
-  readImageSamples,
-  trainClassifier,
+  imageSamplesFrom,
+  trainDigitClassifier,
   type ClassifierConfig,
-} from '../src/cli/classifier.js';
-import { imageNoise, labelsPath, mnistConfig, runMnist, sampleImages, sampleLabels } from '../src/cli/mnist.js';
-import { loadModel } from '../src/cli/model-file.js';
-import { sampleCkpt } from '../src/cli/toycmds.js';
+} from '../src/metrics/mnist-judge.js';
+import { mnistConfig, runMnist } from '../src/cli/train.js';
+import { sampleCkpt } from '../src/cli/sample.js';
 import { mnistPixels } from '../src/data/mnist.js';
-import { readNpy, readSafetensors, writeNpy } from '../src/io/node-files.js';
-import { readMnist } from '../src/io/node-mnist.js';
-import { noGrad, tensor, full } from '../src/index.js';
+import { classLabels, generate } from '../src/flow/generate.js';
+import { labelsPath, loadModelFile, readNpy, readSafetensors, writeNpy } from '../src/io/node-files.js';
+import { loadMnistJudge, readMnist } from '../src/io/node-mnist.js';
+import { noGrad, tensor, full, randNormal } from '../src/internal.js';
 import { useGpu } from './helpers.js';
 
 useGpu();
@@ -87,15 +86,15 @@ describe('flowgpu train mnist', () => {
   });
 
   it('guidance: w = 1 is plain conditional sampling and w = 2 follows v(∅) + w·(v(c) − v(∅)) (host Euler reference)', async () => {
-    const m = loadModel(run);
+    const { net } = loadModelFile(run);
     const n = 20;
     const steps = 3;
-    const labels = sampleLabels(n, { kind: 'random' }, 4);
-    const x0 = await noGrad(() => imageNoise(n, 16, 9, 0)).f32();
+    const labels = classLabels(n, 'random', { seed: 4 });
+    const x0 = await noGrad(() => randNormal([n, 1, 16, 16], { seed: 9, step: 0 })).f32();
     const evalV = async (x: Float32Array, t: number, lab: Int32Array) =>
-      noGrad(() => m.forward(tensor(x, [n, 1, 16, 16]), full([n], t), tensor(lab, [n], 'i32'))).f32();
+      noGrad(() => net.forward(tensor(x, [n, 1, 16, 16]), full([n], t), tensor(lab, [n], 'i32'))).f32();
     for (const w of [1, 2]) {
-      const got = (await sampleImages({ module: m.module, forward: m.forward }, 16, { n, seed: 9, solver: 'euler', steps, labels, guidance: w })).x;
+      const got = (await generate(net, { n, seed: 9, solver: 'euler', steps, labels, guidance: w })).x;
       // reference: two separate forward passes read back, combined and stepped on the host (float64)
       const x = Float64Array.from(x0);
       for (let k = 0; k < steps; k++) {
@@ -109,7 +108,7 @@ describe('flowgpu train mnist', () => {
       for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(got[i] - x[i]));
       expect(worst).toBeLessThan(1e-4);
     }
-    m.module.dispose();
+    net.module.dispose();
   });
 
   it('trains and samples the UNet too (one step of the smallest one: the wiring, with UNet names)', async () => {
@@ -139,13 +138,14 @@ describe('flowgpu eval mnist: the in-engine classifier', () => {
 
   it('trains quickly on a small subset to a useful accuracy, and caches itself', async () => {
     const cache = mkdtempSync(join(tmpdir(), 'fg-clf-'));
-    const a = await loadOrTrainClassifier(16, { cacheDir: cache, config: quick, quiet: true, testImages });
-    expect(a.trained).toBe(true);
+    const notes: string[] = [];
+    const a = await loadMnistJudge(16, { cacheDir: cache, config: quick, testImages, onNote: (s) => notes.push(s) });
+    expect(notes.join()).toMatch(/training the 16×16 MNIST classifier/);
     // 3000 images, 90 AdamW steps: measured 82.7 % on the first 2000 test images; 75 % leaves room
     // while failing a classifier that learned nothing (10 %) or a broken input mapping.
     expect(a.testAccuracy).toBeGreaterThan(0.75);
-    const b = await loadOrTrainClassifier(16, { cacheDir: cache, config: quick, quiet: true, testImages });
-    expect(b.trained).toBe(false);
+    const b = await loadMnistJudge(16, { cacheDir: cache, config: quick, testImages, onNote: (s) => notes.push(s) });
+    expect(notes.length).toBe(1); // loaded from the cache, not trained again
     expect(b.testAccuracy).toBe(a.testAccuracy);
     expect(existsSync(join(cache, 'mnist-classifier-16.safetensors'))).toBe(true);
 
@@ -154,12 +154,12 @@ describe('flowgpu eval mnist: the in-engine classifier', () => {
     const test = readMnist('test');
     const n = 300;
     const px = mnistPixels({ ...test, count: n, images: test.images.subarray(0, n * 784) }, 16);
-    const real = await evaluateMnistSamples(px, 16, test.labels.subarray(0, n), a);
+    const real = await evaluateMnistSamples(px, 16, test.labels.subarray(0, n), a, readMnist('train'));
     expect(real.samples.accuracy!).toBeGreaterThan(0.7);
     expect(real.real.accuracy!).toBeGreaterThan(0.7);
     expect(real.samples.histogram.reduce((s, h) => s + h, 0)).toBeCloseTo(1, 12);
     const noise = Float32Array.from({ length: n * 256 }, (_, i) => ((i * 7919) % 1000) / 1000);
-    const bad = await evaluateMnistSamples(noise, 16, null, a);
+    const bad = await evaluateMnistSamples(noise, 16, null, a, readMnist('train'));
     expect(bad.samples.accuracy).toBeNull();
     // FD at 300 images of 64 features: real vs test ≈ the floor; structureless images are ≥ 10× further
     expect(real.samples.fd).toBeLessThan(2 * real.real.fd + 1);
@@ -176,15 +176,15 @@ describe('flowgpu eval mnist: the in-engine classifier', () => {
   it('reads samples as DESIGN.md writes them and refuses other layouts', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fg-ev-'));
     writeNpy(join(dir, 'ok.npy'), new Float32Array(3 * 256).fill(0.5), [3, 1, 16, 16]);
-    expect(readImageSamples(join(dir, 'ok.npy'))).toMatchObject({ n: 3, size: 16 });
+    expect(imageSamplesFrom(readNpy(join(dir, 'ok.npy')))).toMatchObject({ n: 3, size: 16 });
     writeNpy(join(dir, 'wide.npy'), new Float32Array(3 * 400), [3, 1, 20, 20]);
-    expect(() => readImageSamples(join(dir, 'wide.npy'))).toThrow(/16×16 and 28×28/);
+    expect(() => imageSamplesFrom(readNpy(join(dir, 'wide.npy')))).toThrow(/16×16 and 28×28/);
     writeNpy(join(dir, 'bytes.npy'), new Float32Array(256).fill(255), [1, 1, 16, 16]);
-    expect(() => readImageSamples(join(dir, 'bytes.npy'))).toThrow(/\[0, 1\]/);
+    expect(() => imageSamplesFrom(readNpy(join(dir, 'bytes.npy')))).toThrow(/\[0, 1\]/);
   });
 
-  it('trainClassifier alone: the loss falls on a few batches', async () => {
-    const clf = await trainClassifier({ ...quick, trainImages: 500, epochs: 3, batch: 50, lr: 5e-3 }, readMnist('train'), { quiet: true });
+  it('trainDigitClassifier alone: the loss falls on a few batches', async () => {
+    const clf = await trainDigitClassifier({ ...quick, trainImages: 500, epochs: 3, batch: 50, lr: 5e-3 }, readMnist('train'));
     const test = readMnist('test');
     const acc = accuracy((await classifySplit(clf, test, 0, 300)).predictions, test.labels.subarray(0, 300));
     // 30 steps of AdamW on 500 images: measured 70 %; well above chance (10 %), far from converged

@@ -2,10 +2,9 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { runToy, toyConfig } from '../src/cli/toy.js';
-import { loadModel } from '../src/cli/model-file.js';
-import { nll } from '../src/cli/toycmds.js';
-import { readSafetensors, writeNpy } from '../src/io/node-files.js';
+import { runToy, toyConfig } from '../src/cli/train.js';
+import { nll } from '../src/cli/sample.js';
+import { loadModelFile, readSafetensors, writeNpy } from '../src/io/node-files.js';
 import { useGpu } from './helpers.js';
 
 const { gpu } = useGpu();
@@ -67,9 +66,9 @@ describe('flowgpu train toy', () => {
     const file = readSafetensors(join(dir, 'model.safetensors'));
     expect(file.tensors.map((t) => t.name).sort()).toEqual(['0.bias', '0.weight', '2.bias', '2.weight', '4.bias', '4.weight']);
     expect(file.tensors.find((t) => t.name === '0.weight')!.shape).toEqual([16, 3]); // Linear(3, H) on concat[x, t]
-    const m = loadModel(dir);
-    expect(m.module.parameterCount()).toBe(16 * 3 + 16 + 16 * 16 + 16 + 2 * 16 + 2);
-    m.module.dispose();
+    const m = loadModelFile(dir);
+    expect(m.net.module.parameterCount()).toBe(16 * 3 + 16 + 16 * 16 + 16 + 2 * 16 + 2);
+    m.net.module.dispose();
   });
 
   it('refuses to resume with a different architecture, naming the difference', async () => {

@@ -1,39 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { FlowGpuError, tensor, tidy } from '../src/index.js';
 import { conv2d } from '../src/autograd/conv.js';
-import { convOutSize, setConvColBytes } from '../src/tensor/conv.js';
+import { setConvColBytes } from '../src/tensor/conv.js';
 import { Conv2d } from '../src/nn/conv.js';
 import { Embedding } from '../src/nn/embedding.js';
 import { HostRng } from '../src/nn/module.js';
 import { checkOp, expectClose, Rng, size, useGpu } from './helpers.js';
+import { conv2dRef } from './reference.js';
 
 useGpu();
-
-/** float64 reference: cross-correlation with zero padding, PyTorch's conv2d. */
-function refConv(
-  x: Float64Array, w: Float64Array, b: Float64Array | null,
-  [n, ci, h, wd]: number[], [co, , k]: number[], s: number, p: number,
-): Float64Array {
-  const oh = convOutSize(h, k, s, p);
-  const ow = convOutSize(wd, k, s, p);
-  const y = new Float64Array(n * co * oh * ow);
-  for (let b0 = 0; b0 < n; b0++)
-    for (let o = 0; o < co; o++)
-      for (let oy = 0; oy < oh; oy++)
-        for (let ox = 0; ox < ow; ox++) {
-          let acc = b ? b[o] : 0;
-          for (let c = 0; c < ci; c++)
-            for (let ky = 0; ky < k; ky++)
-              for (let kx = 0; kx < k; kx++) {
-                const iy = oy * s - p + ky;
-                const ix = ox * s - p + kx;
-                if (iy < 0 || ix < 0 || iy >= h || ix >= wd) continue;
-                acc += x[((b0 * ci + c) * h + iy) * wd + ix] * w[((o * ci + c) * k + ky) * k + kx];
-              }
-          y[((b0 * co + o) * oh + oy) * ow + ox] = acc;
-        }
-  return y;
-}
 
 describe('conv2d', () => {
   // [x shape, weight shape, stride, padding]: odd sizes, both strides, 3×3 and 1×1, tiles crossed
@@ -72,7 +47,7 @@ describe('conv2d', () => {
             name: `conv2d ${xs} * ${ws} s${s} p${p}`,
             inputs,
             gpu: (x, w, b) => conv2d(x, w, b, { stride: s, padding: p }),
-            ref: (x, w, b) => refConv(x, w, b ?? null, xs, ws, s, p),
+            ref: (x, w, b) => conv2dRef(x, w, b ?? null, xs, ws, s, p),
             // f32 dot products of length K = C_in·k² of O(1)-sum terms: |err| ≲ √K·2⁻²⁴·Σ|a·b|,
             // ≈ 1e-6 for K ≤ 45, ≈ 2e-5 for the 576-long products of the 64-channel layer
             tol: big ? { rtol: 1e-4, atol: 1e-4 } : { rtol: 1e-5, atol: 1e-5 },
@@ -109,7 +84,7 @@ describe('conv2d', () => {
     const x = rng.array(size(xs));
     const y = tidy(() => m.forward(tensor(Float32Array.from(x), xs)));
     expect(y.shape).toEqual([2, 5, 4, 3]);
-    expectClose(await y.f32(), refConv(x, w, b, xs, [5, 3, 3, 3], 2, 1), { rtol: 1e-5, atol: 1e-5 }, 'Conv2d module');
+    expectClose(await y.f32(), conv2dRef(x, w, b, xs, [5, 3, 3, 3], 2, 1), { rtol: 1e-5, atol: 1e-5 }, 'Conv2d module');
     y.dispose();
     m.dispose();
   });

@@ -10,21 +10,9 @@ import {
   type Tensor, type VelocityMLPConfig,
 } from '../src/index.js';
 import { checkOp, expectClose, Rng, useGpu } from './helpers.js';
+import { sinusoidalRef } from './reference.js';
 
 useGpu();
-
-/** float64 emb(t) exactly as documented in src/nn/embedding.ts. */
-function refEmbedding(t: ArrayLike<number>, dim: number, scale: number, maxPeriod: number): Float64Array {
-  const half = Math.floor(dim / 2);
-  const out = new Float64Array(t.length * dim);
-  for (let r = 0; r < t.length; r++)
-    for (let i = 0; i < half; i++) {
-      const a = scale * t[r] * Math.exp((-Math.log(maxPeriod) * i) / half);
-      out[r * dim + i] = Math.cos(a);
-      out[r * dim + half + i] = Math.sin(a);
-    }
-  return out;
-}
 
 /** float64 forward of the MLP from its state dict: Sequential(Linear, SiLU, …, Linear) on the concat. */
 function refMlp(
@@ -160,7 +148,7 @@ describe('VelocityMLP', () => {
       // the concat the PyTorch Sequential sees
       const width = net.inWidth;
       const input = new Float64Array(n * width);
-      const temb = cfg.timeEmbedding === 'raw' ? null : refEmbedding(c.tShape === 'one' ? new Array(n).fill(t[0]) : t, cfg.timeDim, cfg.timeScale, cfg.maxPeriod);
+      const temb = cfg.timeEmbedding === 'raw' ? null : sinusoidalRef(c.tShape === 'one' ? new Array(n).fill(t[0]) : t, cfg.timeDim, cfg.timeScale, cfg.maxPeriod);
       for (let r = 0; r < n; r++) {
         let k = r * width;
         for (let j = 0; j < cfg.dim; j++) input[k++] = x[r * cfg.dim + j];
@@ -256,7 +244,7 @@ describe('SinusoidalEmbedding', () => {
       t[1] = 1;
       const emb = new SinusoidalEmbedding(dim, { scale, maxPeriod });
       const got = await tidy(() => emb.forward(tensor(Float32Array.from(t), [t.length]))).f32();
-      const want = refEmbedding(t, dim, scale, maxPeriod);
+      const want = sinusoidalRef(t, dim, scale, maxPeriod);
       const half = Math.floor(dim / 2);
       for (let r = 0; r < t.length; r++)
         for (let j = 0; j < dim; j++) {
@@ -288,7 +276,7 @@ describe('SinusoidalEmbedding', () => {
       name: 'sinusoidal embedding',
       inputs: [{ shape: [12], data: rng.array(12, () => rng.uniform()) }],
       gpu: (t) => emb.forward(t),
-      ref: (t) => refEmbedding(t, dim, scale, 100),
+      ref: (t) => sinusoidalRef(t, dim, scale, 100),
       // |a| ≤ 10 rad: forward error ≲ 2.5e-6; the derivative carries a factor scale·ω ≤ 10
       tol: { rtol: 1e-5, atol: 5e-6 },
       gradTol: { rtol: 1e-4, atol: 1e-4 },

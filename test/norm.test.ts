@@ -2,33 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { FlowGpuError, tensor, tidy } from '../src/index.js';
 import { groupNorm } from '../src/autograd/norm.js';
 import { checkOp, Rng, size, useGpu } from './helpers.js';
+import { groupNormRef } from './reference.js';
 
 useGpu();
-
-/** float64 reference of torch.nn.functional.group_norm (biased variance, eps inside the root). */
-function refGroupNorm(x: Float64Array, gamma: Float64Array, beta: Float64Array, shape: number[], groups: number, eps: number): Float64Array {
-  const [n, c] = shape;
-  const hw = size(shape.slice(2));
-  const cpg = c / groups;
-  const len = cpg * hw;
-  const y = new Float64Array(x.length);
-  for (let b = 0; b < n; b++)
-    for (let g = 0; g < groups; g++) {
-      const base = (b * c + g * cpg) * hw;
-      let mean = 0;
-      for (let i = 0; i < len; i++) mean += x[base + i];
-      mean /= len;
-      let v = 0;
-      for (let i = 0; i < len; i++) v += (x[base + i] - mean) ** 2;
-      v /= len;
-      const rstd = 1 / Math.sqrt(v + eps);
-      for (let i = 0; i < len; i++) {
-        const ch = g * cpg + Math.floor(i / hw);
-        y[base + i] = (x[base + i] - mean) * rstd * gamma[ch] + beta[ch];
-      }
-    }
-  return y;
-}
 
 describe('group_norm', () => {
   // [shape, groups]: several channels per group, one channel per group (instance norm), one group
@@ -53,7 +29,7 @@ describe('group_norm', () => {
           { shape: [c], data: rng.array(c) },
         ],
         gpu: (x, w, b) => groupNorm(x, groups, w, b),
-        ref: (x, w, b) => refGroupNorm(x, w, b, shape, groups, 1e-5),
+        ref: (x, w, b) => groupNormRef(x, w, b, shape, groups, 1e-5),
         // y = x̂·γ + β with x̂ = O(1): f32 mean/variance of ≤ 1280 values are good to ~1e-6 relative;
         // with offset 100 the input itself carries 100·2⁻²⁴ ≈ 6e-6 of rounding, amplified by rstd ≈ 1
         tol: { rtol: 1e-5, atol: offset ? 2e-4 : 2e-5 },

@@ -2,13 +2,11 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../src/cli/model-file.js';
 import { reflowOptions, runReflow, type ReflowResult } from '../src/cli/reflow.js';
-import { defaultClassifierConfig } from '../src/cli/classifier.js';
-import { mnistConfig, runMnist } from '../src/cli/mnist.js';
-import { runToy, toyConfig } from '../src/cli/toy.js';
-import { sampleCkpt } from '../src/cli/toycmds.js';
-import { readNpy } from '../src/io/node-files.js';
+import { defaultClassifierConfig } from '../src/metrics/mnist-judge.js';
+import { mnistConfig, runMnist, runToy, toyConfig } from '../src/cli/train.js';
+import { sampleCkpt } from '../src/cli/sample.js';
+import { loadModelFile as loadModel, readNpy } from '../src/io/node-files.js';
 import { useGpu } from './helpers.js';
 
 useGpu();
@@ -53,7 +51,7 @@ describe('flowgpu reflow on a 2-D toy', () => {
     expect(m.config.kind).toBe('toy');
     expect((m.config as unknown as { path: string; reflow: { pairs: number } }).path).toBe('condot');
     expect((m.config as unknown as { reflow: { pairs: number } }).reflow.pairs).toBe(1024);
-    m.module.dispose();
+    m.net.module.dispose();
   });
 
   it('--distill trains the one-step map: 1-step samples beat the teacher\'s, and it is recorded in the config', async () => {
@@ -64,7 +62,7 @@ describe('flowgpu reflow on a 2-D toy', () => {
     expect(d.after[1].sw2).toBeLessThan(0.5 * d.before[1].sw2);
     const m = loadModel(dout);
     expect((m.config as unknown as { reflow: { distill: boolean } }).reflow.distill).toBe(true);
-    m.module.dispose();
+    m.net.module.dispose();
   });
 
   it('refuses bad flags', () => {
@@ -96,7 +94,7 @@ describe('flowgpu reflow on a conditional MNIST model (tiny: the wiring, not the
     const m = loadModel(out);
     expect(m.config.kind).toBe('mnist');
     expect((m.config as unknown as { cond: boolean; labelDropout: number }).labelDropout).toBe(0);
-    m.module.dispose();
+    m.net.module.dispose();
     await sampleCkpt([out, '--n', '10', '--per-class', '--solver', 'euler', '--nfe', '1', '--out', join(out, 's.npy')]);
     expect(readNpy(join(out, 's.npy')).shape).toEqual([10, 1, 16, 16]);
   });

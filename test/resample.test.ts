@@ -2,30 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { FlowGpuError, tensor, tidy } from '../src/index.js';
 import { avgPool2x, upsample2x } from '../src/autograd/resample.js';
 import { checkOp, Rng, size, useGpu } from './helpers.js';
+import { avgPool2xRef, upsample2xRef } from './reference.js';
 
 useGpu();
-
-function refUpsample(x: Float64Array, [n, c, h, w]: number[]): Float64Array {
-  const y = new Float64Array(n * c * 4 * h * w);
-  for (let pl = 0; pl < n * c; pl++)
-    for (let i = 0; i < 2 * h; i++)
-      for (let j = 0; j < 2 * w; j++) y[(pl * 2 * h + i) * 2 * w + j] = x[(pl * h + (i >> 1)) * w + (j >> 1)];
-  return y;
-}
-
-function refPool(x: Float64Array, [n, c, h, w]: number[]): Float64Array {
-  const oh = Math.floor(h / 2);
-  const ow = Math.floor(w / 2);
-  const y = new Float64Array(n * c * oh * ow);
-  for (let pl = 0; pl < n * c; pl++)
-    for (let i = 0; i < oh; i++)
-      for (let j = 0; j < ow; j++) {
-        let s = 0;
-        for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) s += x[(pl * h + 2 * i + a) * w + 2 * j + b];
-        y[(pl * oh + i) * ow + j] = s / 4;
-      }
-  return y;
-}
 
 describe('resampling', () => {
   const shapes = [[1, 1, 1, 1], [2, 3, 4, 5], [1, 2, 7, 3], [3, 2, 14, 14]];
@@ -36,7 +15,7 @@ describe('resampling', () => {
         name: `upsample2x ${shape}`,
         inputs: [{ shape, data: rng.array(size(shape)) }],
         gpu: (x) => upsample2x(x),
-        ref: (x) => refUpsample(x, shape),
+        ref: (x) => upsample2xRef(x, shape),
         // a copy is exact; the backward adds 4 values (≤ 2 roundings of 2⁻²⁴ relative)
         tol: { rtol: 0, atol: 0 },
         gradTol: { rtol: 1e-6, atol: 1e-6 },
@@ -50,7 +29,7 @@ describe('resampling', () => {
         name: `avg_pool2x ${shape}`,
         inputs: [{ shape, data: rng.array(size(shape)) }],
         gpu: (x) => avgPool2x(x),
-        ref: (x) => refPool(x, shape),
+        ref: (x) => avgPool2xRef(x, shape),
         // a sum of 4 f32 values times ¼: ≤ 3 roundings; the backward is exact (a scaled copy, 0 in
         // a dropped odd row/column)
         tol: { rtol: 1e-6, atol: 1e-6 },

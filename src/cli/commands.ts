@@ -1,22 +1,17 @@
 /** The subcommands of `flowgpu`; each takes its argv tail and returns an exit code. */
-import { parseArgs } from 'node:util';
-import { destroyGpu, initGpu } from '../index.js';
-import { UsageError } from './errors.js';
-import { TOY_HELP, trainToy } from './toy.js';
-import { evalMnist, EVAL_MNIST_HELP } from './classifier.js';
-import { MNIST_HELP, trainMnist } from './mnist.js';
-import { withGpu } from './loop.js';
+import { destroyGpu, initGpu } from '../node.js';
+import { parse, UsageError } from './args.js';
 import { reflowCmd } from './reflow.js';
-import { evalToy, nll, SAMPLE_HELP, sampleCkpt } from './toycmds.js';
-export { UsageError };
+import { evalCmd, nllCmd, sampleCmd } from './sample.js';
+import { trainCmd } from './train.js';
 
-type Command = (argv: string[]) => Promise<number>;
+export const VERSION = '0.1.0';
 
 export function usage(): string {
-  return `flowgpu — flow matching on the GPU through WebGPU
+  return `flowgpu ${VERSION} — flow matching on the GPU through WebGPU
 
 Usage:
-  flowgpu info                              adapter, limits and features
+  flowgpu info [--json]                     adapter, limits and features
   flowgpu train toy [options]               train a 2-D flow (see flowgpu train toy --help)
   flowgpu train mnist [options]             train an MNIST flow (see flowgpu train mnist --help)
   flowgpu sample CKPT [options]             sample from a checkpoint (toy or MNIST)
@@ -24,15 +19,20 @@ Usage:
   flowgpu eval toy|mnist ...                sample-quality metrics (MNIST: FD and accuracy of an in-engine classifier)
   flowgpu reflow CKPT [options]             rectified flow: retrain on the model's own (x0, x1) pairs for few-step sampling
   flowgpu bench [--quick] [--filter RE]     the benchmark suite
+  flowgpu --version
+
+Exit codes: 0 done, 1 failure, 2 bad command line or input, 130 interrupted (a checkpoint was written).
 `;
 }
 
+const INFO_HELP = 'flowgpu info [--json]: the adapter flowgpu finds, its limits and features\n';
+
 async function info(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, strict: true });
+  const { flag } = parse(argv, { json: { type: 'boolean' } }, INFO_HELP);
   const g = await initGpu();
   try {
     const i = g.info;
-    if (values.json) {
+    if (flag('json')) {
       process.stdout.write(JSON.stringify(i, null, 2) + '\n');
       return 0;
     }
@@ -53,46 +53,6 @@ async function info(argv: string[]): Promise<number> {
   }
 }
 
-async function train(argv: string[]): Promise<number> {
-  const [what, ...rest] = argv;
-  if (what === 'toy') return trainToy(rest);
-  if (what === 'mnist') return trainMnist(rest);
-  throw new UsageError(`flowgpu train: say what to train: 'flowgpu train toy …' or 'flowgpu train mnist …'${what ? ` (got '${what}')` : ''}\n\n${TOY_HELP}\n${MNIST_HELP}`);
-}
-
-async function sampleCmd(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(SAMPLE_HELP);
-    return 0;
-  }
-  return withGpu(() => sampleCkpt(argv));
-}
-
-async function nllCmd(argv: string[]): Promise<number> {
-  await initGpu();
-  try {
-    return await nll(argv);
-  } finally {
-    destroyGpu();
-  }
-}
-
-async function evalCmd(argv: string[]): Promise<number> {
-  const [what, ...rest] = argv;
-  if (what === 'toy') {
-    await evalToy(rest);
-    return 0;
-  }
-  if (what === 'mnist') {
-    if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(EVAL_MNIST_HELP);
-      return 0;
-    }
-    return withGpu(() => evalMnist(rest));
-  }
-  throw new UsageError(`usage: flowgpu eval toy SAMPLES.npy --dataset NAME | flowgpu eval mnist SAMPLES.npy [--labels L.npy]${what ? ` (got '${what}')` : ''}`);
-}
-
 /** `flowgpu bench …` runs the bench suite bundled beside this file (dist/node/bench.js). */
 async function benchCmd(argv: string[]): Promise<number> {
   const { fileURLToPath } = await import('node:url');
@@ -104,10 +64,10 @@ async function benchCmd(argv: string[]): Promise<number> {
   return r.status ?? 1;
 }
 
-export const COMMANDS: Record<string, Command> = {
+export const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   info,
   bench: benchCmd,
-  train,
+  train: trainCmd,
   sample: sampleCmd,
   nll: nllCmd,
   eval: evalCmd,

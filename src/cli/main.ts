@@ -1,20 +1,22 @@
 #!/usr/bin/env node
 /**
- * The `flowgpu` command. Argument parsing, progress and files only: the math lives in the library.
- *   flowgpu info
- *   flowgpu train toy --dataset checkerboard [...]      (see `flowgpu help`)
- *   flowgpu sample CKPT --n N --solver S --nfe K --out FILE.npy
- *   flowgpu nll CKPT --data FILE.npy
- *   flowgpu eval toy|mnist ...
- *   flowgpu bench [--quick] [--filter RE]
+ * The `flowgpu` command: argument parsing, printing, progress and files over the package's public
+ * entry (src/node.ts) — the library does the work. `flowgpu help` lists the commands.
+ * A user error is one line on stderr and exit 2; set FLOWGPU_DEBUG=1 (or --debug) for stack traces.
  */
-import { FlowGpuError } from '../gpu/errors.js';
-import { COMMANDS, usage } from './commands.js';
+import { FlowGpuError } from '../node.js';
+import { COMMANDS, usage, VERSION } from './commands.js';
+
+const debug = process.argv.includes('--debug') || !!process.env.FLOWGPU_DEBUG;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(usage());
+    return 0;
+  }
+  if (cmd === '--version' || cmd === '-v') {
+    process.stdout.write(`flowgpu ${VERSION}\n`);
     return 0;
   }
   const run = COMMANDS[cmd];
@@ -25,18 +27,20 @@ async function main(argv: string[]): Promise<number> {
   return run(rest);
 }
 
-main(process.argv.slice(2)).then(
+main(process.argv.slice(2).filter((a) => a !== '--debug')).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    if ((e as Error)?.name === 'HelpRequest') {
-      process.stdout.write((e as Error).message);
+    const err = e as Error;
+    if (err?.name === 'HelpRequest') {
+      process.stdout.write(err.message);
       process.exit(0);
     }
-    if (e instanceof FlowGpuError || (e as { code?: string })?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (e as Error)?.name === 'UsageError') {
-      process.stderr.write(`flowgpu: ${(e as Error).message}\n`);
+    if (debug) process.stderr.write(`${err?.stack ?? String(e)}\n`);
+    if (e instanceof FlowGpuError || err?.name === 'UsageError') {
+      process.stderr.write(`flowgpu: ${err.message}\n`);
       process.exit(2);
     }
-    process.stderr.write(`flowgpu: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.stderr.write(`flowgpu: ${debug ? 'internal error (stack above)' : `${err?.message ?? String(e)} (run with --debug for the stack trace)`}\n`);
     process.exit(1);
   },
 );

@@ -242,10 +242,13 @@ export class EpochSampler {
 
   /** The indices of the next batch. */
   next(): Int32Array {
-    const e = this.epoch;
-    const at = (this.step % this.batchesPerEpoch) * this.batchSize;
-    this.step++;
-    return this.permutation(e).slice(at, at + this.batchSize);
+    return this.batchAt(this.step++);
+  }
+
+  /** The indices of batch `step` (of the whole run), whatever was drawn before. */
+  batchAt(step: number): Int32Array {
+    const at = (step % this.batchesPerEpoch) * this.batchSize;
+    return this.permutation(Math.floor(step / this.batchesPerEpoch)).slice(at, at + this.batchSize);
   }
 
   seek(step: number): void {
@@ -341,6 +344,22 @@ export class MnistDataset {
       lab = dropLabelsHost(lab, o.labelDropout, o.nullClass, o.rng);
     }
     return { x, labels: tensor(lab, [lab.length], 'i32') };
+  }
+
+  /**
+   * A training data source (the trainer's DataSource): batch s holds the images of EpochSampler
+   * batch s (seeded shuffles per epoch, last partial batch dropped) with their labels. Disposing
+   * the source disposes the dataset.
+   */
+  batches(batch: number, seed = 0): { batch(step: number): { x1: Tensor; labels: Tensor }; dispose(): void } {
+    const sampler = new EpochSampler(this.count, batch, seed);
+    return {
+      batch: (step) => {
+        const { x, labels } = this.batch(sampler.batchAt(step));
+        return { x1: x, labels };
+      },
+      dispose: () => this.dispose(),
+    };
   }
 
   dispose(): void {

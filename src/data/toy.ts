@@ -18,6 +18,7 @@
  */
 import { FlowGpuError } from '../gpu/errors.js';
 import { HostRng } from '../nn/module.js';
+import { tensor, type Tensor } from '../tensor/tensor.js';
 
 /** A source of U[0, 1) and N(0, 1) draws (HostRng, or any generator with the same two methods). */
 export interface UniformNormalRng {
@@ -141,6 +142,20 @@ export function sampleToy(name: string, n: number, seed: SeedOrRng = 0): Float32
     throw new FlowGpuError(`unknown 2-D data set '${name}': choose one of ${TOY_NAMES.join(', ')}`);
   }
   return SAMPLERS[name](n, seed);
+}
+
+/**
+ * A training data source (the trainer's DataSource) of fresh toy points: the batch of step s is
+ * drawn from a generator seeded by (seed, s), so a resumed run replays it.
+ */
+export function toyBatches(name: string, batch: number, seed = 0): { batch(step: number): { x1: Tensor } } {
+  if (!isToyName(name)) sampleToy(name, 0); // the unknown-name error
+  return { batch: (step) => ({ x1: tensor(sampleToy(name, batch, toyBatchSeed(seed, step)), [batch, 2]) }) };
+}
+
+/** The generator seed of step `step`'s batch in a run seeded `seed`. */
+export function toyBatchSeed(seed: number, step: number): number {
+  return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(step + 1, 0x85ebca6b)) >>> 0;
 }
 
 /**

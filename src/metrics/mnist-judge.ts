@@ -1,5 +1,5 @@
 /**
- * `flowgpu eval mnist`: judging image samples inside the engine. A small MNIST classifier, built
+ * The MNIST judge: image samples scored inside the engine (what `flowgpu eval mnist` prints). A small MNIST classifier, built
  * from flowgpu's own modules and trained with flowgpu itself (once per image size, then cached),
  * gives three figures for a set of samples:
  *
@@ -19,31 +19,24 @@
  * row). An MLP rather than a CNN because a convolution step costs ~10× more on a software driver
  * (measured on lavapipe, 2 cores, batch 128 at 16×16: ≈ 80 ms per MLP step, ≈ 1 s for a
  * two-convolution CNN), and training once must stay a matter of a minute or two there.
- * Cache: <dir>/mnist-classifier-<size>.safetensors with the training config in its metadata; a file
- * whose config differs from the current recipe is retrained.
+ * The classifier is saved with its recipe in the metadata (`encodeClassifier`); `decodeClassifier`
+ * refuses a file of another recipe, so a cache is retrained when the recipe changes. The Node entry
+ * keeps that cache on disk (`loadMnistJudge`); MNIST itself comes in as `MnistHost` arrays.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { crossEntropy, reshape } from '../autograd/ops.js';
 import { backward, noGrad } from '../autograd/tape.js';
 import { EpochSampler, MnistDataset, pixelToModel, type MnistHost } from '../data/mnist.js';
 import { LossMeter } from '../flow/train.js';
 import { FlowGpuError } from '../gpu/errors.js';
-import { loadModuleTensors, readTensors } from '../io/checkpoint.js';
-import { readCheckpoint, readNpy, writeCheckpoint } from '../io/node-files.js';
-import { readMnist } from '../io/node-mnist.js';
+import { decodeCheckpoint, encodeCheckpoint, loadModuleTensors, readTensors } from '../io/checkpoint.js';
+import type { NpyArray } from '../io/npy.js';
 import { configDifference } from '../io/safetensors.js';
-import { frechetDistance, gaussianStats, type GaussianStats } from '../metrics/fid.js';
 import { Linear, Sequential, SiLU } from '../nn/layers.js';
 import { HostRng } from '../nn/module.js';
 import { AdamW } from '../optim/adamw.js';
 import { learningRate } from '../optim/schedule.js';
-import { gpu, tensor, tidy, type Tensor } from '../tensor/tensor.js';
-import { parse } from './args.js';
-import { HelpRequest, UsageError } from './errors.js';
-import { labelsPath } from './mnist.js';
-import { Progress } from './progress.js';
+import { tensor, tidy, gpu, type Tensor } from '../tensor/tensor.js';
+import { frechetDistance, gaussianStats, type GaussianStats } from './fid.js';
 
 export interface ClassifierConfig {
   kind: 'mnist-classifier';
@@ -95,18 +88,17 @@ export class DigitClassifier extends Sequential {
   }
 }
 
-// ------------------------------------------------------------------ training and cache
+// ------------------------------------------------------------------ training and saving
 
-export function defaultCacheDir(): string {
-  return process.env.FLOWGPU_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'flowgpu');
-}
-
-export function classifierPath(cacheDir: string, size: number): string {
-  return join(cacheDir, `mnist-classifier-${size}.safetensors`);
-}
-
-/** Trains a classifier from scratch on `train` (the first cfg.trainImages images). Returns it trained. */
-export async function trainClassifier(cfg: ClassifierConfig, train: MnistHost, o: { quiet?: boolean } = {}): Promise<DigitClassifier> {
+/**
+ * Trains a classifier from scratch on `train` (the first cfg.trainImages images): AdamW, cosine
+ * schedule, cross-entropy. `onProgress` sees the mean loss every 50 steps.
+ */
+export async function trainDigitClassifier(
+  cfg: ClassifierConfig,
+  train: MnistHost,
+  o: { onProgress?(p: { step: number; steps: number; loss: number }): void } = {},
+): Promise<DigitClassifier> {
   const clf = new DigitClassifier(cfg);
   const data = new MnistDataset(train, { size: cfg.size, limit: cfg.trainImages });
   const batches = new EpochSampler(data.count, cfg.batch, cfg.seed);
@@ -114,7 +106,6 @@ export async function trainClassifier(cfg: ClassifierConfig, train: MnistHost, o
   const opt = new AdamW(clf, { lr: cfg.lr, weightDecay: 0 });
   const sched = { kind: 'cosine' as const, lr: cfg.lr, warmupSteps: Math.min(100, Math.floor(steps / 10)), totalSteps: steps, minLr: cfg.lr * 0.01 };
   const meter = new LossMeter();
-  const progress = o.quiet ? null : new Progress(steps, `classifier ${cfg.size}×${cfg.size}`);
   try {
     for (let s = 0; s < steps; s++) {
       const { x, labels } = data.batch(batches.next());
@@ -131,7 +122,7 @@ export async function trainClassifier(cfg: ClassifierConfig, train: MnistHost, o
       meter.add(loss);
       x.dispose();
       labels.dispose();
-      if (progress && ((s + 1) % 50 === 0 || s + 1 === steps)) progress.update(s + 1, { loss: await meter.read() }, s + 1 === steps);
+      if (o.onProgress && ((s + 1) % 50 === 0 || s + 1 === steps)) o.onProgress({ step: s + 1, steps, loss: await meter.read() });
     }
     if (meter.pending) await meter.read();
   } finally {
@@ -139,54 +130,45 @@ export async function trainClassifier(cfg: ClassifierConfig, train: MnistHost, o
     opt.dispose();
     data.dispose();
   }
-  if (progress) process.stderr.write('\n');
   return clf;
 }
 
-export interface LoadedClassifier {
-  classifier: DigitClassifier;
-  path: string | null;
-  /** Accuracy on the test images (all 10 000 unless asked otherwise). */
-  testAccuracy: number;
-  /** Feature statistics of the test images. */
-  testStats: GaussianStats;
-  trained: boolean;
+/** A trained classifier as safetensors bytes, its recipe in the metadata. */
+export async function encodeClassifier(clf: DigitClassifier): Promise<Uint8Array> {
+  return encodeCheckpoint({ tensors: await readTensors(clf.namedParameters()), config: clf.config });
 }
 
-/**
- * The cached classifier for `size`, trained (and written to the cache) when missing or stale. The
- * test-set statistics are computed here, once per call.
- */
-export async function loadOrTrainClassifier(
-  size: number,
-  o: { cacheDir?: string; config?: ClassifierConfig; quiet?: boolean; /** Test images for the statistics (default all 10 000). */ testImages?: number } = {},
-): Promise<LoadedClassifier> {
-  const cfg = o.config ?? defaultClassifierConfig(size);
-  const dir = o.cacheDir ?? defaultCacheDir();
-  const path = classifierPath(dir, size);
-  const test = readMnist('test');
-  let clf: DigitClassifier | null = null;
-  if (existsSync(path)) {
-    const ck = readCheckpoint(path);
-    if (!configDifference(JSON.stringify(ck.config), cfg as unknown as Record<string, unknown>)) {
-      clf = new DigitClassifier(cfg);
-      loadModuleTensors(clf, ck, { what: 'the MNIST classifier' });
-    } else if (!o.quiet) {
-      process.stderr.write(`${path} was trained with another recipe; retraining\n`);
-    }
+/** The classifier saved by `encodeClassifier`, or null when it was trained with another recipe than `cfg`. */
+export function decodeClassifier(bytes: Uint8Array, cfg: ClassifierConfig, where?: string): DigitClassifier | null {
+  const ck = decodeCheckpoint(bytes, where);
+  if (configDifference(JSON.stringify(ck.config), cfg as unknown as Record<string, unknown>)) return null;
+  const clf = new DigitClassifier(cfg);
+  try {
+    loadModuleTensors(clf, ck, { what: 'the MNIST classifier', where });
+  } catch (e) {
+    clf.dispose();
+    throw e;
   }
-  let trained = false;
-  if (!clf) {
-    if (!o.quiet) process.stderr.write(`training the ${size}×${size} MNIST classifier for flowgpu eval (once; cached in ${path})\n`);
-    clf = await trainClassifier(cfg, readMnist('train'), o);
-    mkdirSync(dir, { recursive: true });
-    writeCheckpoint(path, { tensors: await readTensors(clf.namedParameters()), config: cfg });
-    trained = true;
-  }
+  return clf;
+}
+
+/** A classifier with the feature statistics and accuracy of the test images: what judging needs. */
+export interface MnistJudge {
+  classifier: DigitClassifier;
+  /** Accuracy on the test images used. */
+  testAccuracy: number;
+  /** Feature statistics of the test images (the reference distribution of the Fréchet distance). */
+  testStats: GaussianStats;
+  /** Where it was loaded from, when it was (for messages). */
+  path: string | null;
+}
+
+/** Computes the test statistics of a classifier: the first `testImages` (default all) of the test split. */
+export async function makeMnistJudge(classifier: DigitClassifier, test: MnistHost, o: { testImages?: number; path?: string | null } = {}): Promise<MnistJudge> {
   const nTest = Math.min(o.testImages ?? test.count, test.count);
-  const out = await classifySplit(clf, test, 0, nTest);
+  const out = await classifySplit(classifier, test, 0, nTest);
   const testAccuracy = accuracy(out.predictions, test.labels.subarray(0, nTest));
-  return { classifier: clf, path, testAccuracy, testStats: gaussianStats(out.features, clf.featureWidth), trained };
+  return { classifier, testAccuracy, testStats: gaussianStats(out.features, classifier.featureWidth), path: o.path ?? null };
 }
 
 export interface Classified {
@@ -287,27 +269,33 @@ export interface MnistEvalReport {
 
 /**
  * FD, class histogram and (with labels) accuracy of images p ∈ [0, 1] ([n·S²]), next to the same
- * figures for n held-out real images (at most 10 000).
+ * figures for n held-out real images of the training split `train` (images 50 000…, at most 10 000).
  */
-export async function evaluateMnistSamples(pixels: ArrayLike<number>, size: number, labels: ArrayLike<number> | null, clf: LoadedClassifier, what = 'samples'): Promise<MnistEvalReport> {
+export async function evaluateMnistSamples(
+  pixels: ArrayLike<number>,
+  size: number,
+  labels: ArrayLike<number> | null,
+  clf: MnistJudge,
+  train: MnistHost,
+  what = 'samples',
+): Promise<MnistEvalReport> {
   const c = clf.classifier;
   if (c.config.size !== size) throw new FlowGpuError(`evaluate: the classifier is for ${c.config.size}×${c.config.size} images, the samples are ${size}×${size}`);
   const s = await classifyPixels(c, pixels);
   const n = s.predictions.length;
   if (labels && labels.length !== n) throw new FlowGpuError(`evaluate: ${labels.length} labels for ${n} samples`);
-  const train = readMnist('train');
   const nReal = Math.min(n, train.count - HELD_OUT_START);
   const r = await classifySplit(c, train, HELD_OUT_START, nReal);
   return {
     size,
     classifier: { path: clf.path, testAccuracy: clf.testAccuracy, featureDim: c.featureWidth, testImages: clf.testStats.count, layers: [c.inWidth, ...c.config.hidden, 10] },
-    samples: figures(clf, what, s, labels),
-    real: figures(clf, 'real held-out images', r, train.labels.subarray(HELD_OUT_START, HELD_OUT_START + nReal)),
+    samples: sampleFigures(clf, what, s, labels),
+    real: sampleFigures(clf, 'real held-out images', r, train.labels.subarray(HELD_OUT_START, HELD_OUT_START + nReal)),
   };
 }
 
 /** FD to the test set, class histogram and (with labels) accuracy of classified images. */
-export function figures(clf: LoadedClassifier, what: string, k: Classified, labels: ArrayLike<number> | null): EvalRow {
+export function sampleFigures(clf: MnistJudge, what: string, k: Classified, labels: ArrayLike<number> | null): EvalRow {
   return {
     what,
     n: k.predictions.length,
@@ -339,68 +327,28 @@ export function formatMnistEval(r: MnistEvalReport): string {
   ].join('\n');
 }
 
-export const EVAL_MNIST_HELP = `flowgpu eval mnist SAMPLES.npy [options]
-
-  SAMPLES.npy            images [N, 1, H, W] (H = W = 16 or 28) with values in [0, 1]
-  --labels FILE.npy      int32 [N] requested digits (default: SAMPLES.labels.npy when it exists)
-  --cache DIR            where the classifier is cached (default $FLOWGPU_CACHE or ~/.cache/flowgpu)
-  --json                 print the figures as JSON too
-
-The first run at a size trains the classifier with flowgpu (about a minute or two on a software
-driver) and caches it; later runs load it.
-`;
-
-/** Reads a samples .npy: images [N, 1, S, S] (or [N, S, S]) with values in [0, 1]. */
-export function readImageSamples(path: string): { pixels: Float32Array; n: number; size: number } {
-  const a = readNpy(path);
+/** Image samples from a .npy: float32 [N, 1, H, W] (or [N, H, W]) with H = W = 16 or 28 and values in [0, 1]. */
+export function imageSamplesFrom(a: NpyArray, where = 'samples'): { pixels: Float32Array; n: number; size: number } {
   const s = a.shape;
   const ok = a.dtype === 'float32' && ((s.length === 4 && s[1] === 1 && s[2] === s[3]) || (s.length === 3 && s[1] === s[2]));
-  if (!ok) throw new UsageError(`${path}: expected float32 images [N, 1, H, W] with H = W, got ${a.dtype} [${s.join(', ')}]`);
+  if (!ok) throw new FlowGpuError(`${where}: expected float32 images [N, 1, H, W] with H = W, got ${a.dtype} [${s.join(', ')}]`);
   const size = s[s.length - 1];
-  if (size !== 16 && size !== 28) throw new UsageError(`${path}: images are ${size}×${size}; flowgpu's MNIST classifier judges 16×16 and 28×28`);
+  if (size !== 16 && size !== 28) throw new FlowGpuError(`${where}: images are ${size}×${size}; flowgpu's MNIST classifier judges 16×16 and 28×28`);
   const px = a.data as Float32Array;
   for (let i = 0; i < px.length; i++) {
     if (!(px[i] >= 0 && px[i] <= 1)) {
-      throw new UsageError(`${path}: image ${Math.floor(i / (size * size))} has the value ${px[i]}; pixels must be in [0, 1] (DESIGN.md)`);
+      throw new FlowGpuError(`${where}: image ${Math.floor(i / (size * size))} has the value ${px[i]}; pixels must be in [0, 1] (write samples as (x + 1)/2, clamped)`);
     }
   }
   return { pixels: px, n: s[0], size };
 }
 
-/** Reads class labels: int32 [N], digits 0…9. */
-export function readLabels(path: string, n: number): Int32Array {
-  const a = readNpy(path);
+/** Class labels from a .npy: int32 [n], digits 0…9. */
+export function digitLabelsFrom(a: NpyArray, n: number, where = 'labels'): Int32Array {
   if (a.dtype !== 'int32' || a.shape.length !== 1 || a.shape[0] !== n) {
-    throw new UsageError(`${path}: expected int32 labels [${n}], got ${a.dtype} [${a.shape.join(', ')}]`);
+    throw new FlowGpuError(`${where}: expected int32 labels [${n}], got ${a.dtype} [${a.shape.join(', ')}]`);
   }
   const bad = (a.data as Int32Array).findIndex((v) => v < 0 || v > 9);
-  if (bad >= 0) throw new UsageError(`${path}: label ${bad} is ${a.data[bad]}, not a digit 0…9`);
+  if (bad >= 0) throw new FlowGpuError(`${where}: label ${bad} is ${a.data[bad]}, not a digit 0…9`);
   return a.data as Int32Array;
-}
-
-/** `flowgpu eval mnist` (the GPU runtime must be initialised). */
-export async function evalMnist(argv: string[]): Promise<MnistEvalReport> {
-  const { values: v, positionals } = parse(argv, { labels: { type: 'string' }, cache: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, true) as {
-    values: { labels?: string; cache?: string; json?: boolean; help?: boolean };
-    positionals: string[];
-  };
-  if (v.help) throw new HelpRequest(EVAL_MNIST_HELP);
-  if (positionals.length !== 1) throw new UsageError(EVAL_MNIST_HELP);
-  const path = positionals[0];
-  const { pixels, n, size } = readImageSamples(path);
-  let labelFile = v.labels;
-  if (!labelFile && existsSync(labelsPath(path))) {
-    labelFile = labelsPath(path);
-    process.stderr.write(`using the labels in ${labelFile}\n`);
-  }
-  const labels = labelFile ? readLabels(labelFile, n) : null;
-  const clf = await loadOrTrainClassifier(size, { cacheDir: v.cache });
-  try {
-    const r = await evaluateMnistSamples(pixels, size, labels, clf, path);
-    process.stdout.write(formatMnistEval(r) + '\n');
-    if (v.json) process.stdout.write(JSON.stringify(r) + '\n');
-    return r;
-  } finally {
-    clf.classifier.dispose();
-  }
 }

@@ -1,0 +1,211 @@
+/** `flowgpu sample`, `flowgpu nll`, `flowgpu eval toy|mnist`: a checkpoint or samples file in, files and figures out. */
+import { existsSync } from 'node:fs';
+import { data, flow, io, metrics, node, tensor } from '../node.js';
+import { num, oneOf, optNum, parse, SOLVERS, UsageError } from './args.js';
+import { writeImageSamples } from './train.js';
+import { withGpu } from './run.js';
+
+export const SAMPLE_HELP = `flowgpu sample CKPT [options]     (CKPT: a run directory, its model.safetensors or checkpoint.safetensors)
+  --n N                  number of samples (default 10000 for 2-D toys, 1000 for MNIST)
+  --solver NAME          euler | midpoint | heun | rk4 | dopri5 (default midpoint)
+  --nfe N                velocity evaluations for fixed-step solvers (default 40)
+  --rtol X --atol X      dopri5 tolerances (default 1e-5)
+  --sde                  2-D toys: Euler–Maruyama with the score from the velocity (steps = --nfe, g = σ_t)
+  --seed N               seed of the source noise (default 0)
+  --weights ema|raw      a checkpoint's EMA average (default, when it has one) or its raw parameters
+  --out FILE.npy         where to write the samples (default samples.npy); MNIST: images
+                         [N, 1, H, W] in [0, 1], and class labels (int32 [N]) in FILE.labels.npy
+  --png FILE.png         also draw them (MNIST: a 10×10 grid, one row per class when conditional)
+ conditional MNIST models:
+  --class K              every sample of digit K (default: random digits)
+  --per-class            N/10 samples of each digit, in order
+  --guidance W           classifier-free guidance: v = v(x,t,∅) + W·(v(x,t,c) − v(x,t,∅)) (default 1)
+`;
+
+/** Loads a model and says which weights it holds (a checkpoint's EMA average, by default). */
+export function loadForSampling(path: string, weights?: 'ema' | 'raw') {
+  const m = node.loadModelFile(path, { weights });
+  const what = m.weights === 'ema' ? 'EMA weights' : 'raw weights (no EMA average)';
+  process.stderr.write(`using the ${what} of ${m.path}${m.step !== null ? ` (step ${m.step})` : ''}\n`);
+  return m;
+}
+
+/** `flowgpu sample CKPT`: toy models give points, image models images (the GPU must be up). */
+export async function sampleCkpt(argv: string[]): Promise<void> {
+  const { v, flag, pos } = parse(argv, {
+    n: { type: 'string' }, solver: { type: 'string' }, nfe: { type: 'string' }, rtol: { type: 'string' }, atol: { type: 'string' },
+    sde: { type: 'boolean' }, seed: { type: 'string' }, out: { type: 'string' }, png: { type: 'string' }, weights: { type: 'string' },
+    class: { type: 'string' }, 'per-class': { type: 'boolean' }, guidance: { type: 'string' },
+  }, SAMPLE_HELP, 1);
+  if (pos.length !== 1) throw new UsageError(`flowgpu sample takes one checkpoint path\n\n${SAMPLE_HELP}`);
+  const solver = oneOf(v.solver ?? 'midpoint', 'solver', SOLVERS);
+  const nfe = num(v.nfe ?? 40, 'nfe', { int: true, min: 1 });
+  const seed = num(v.seed ?? 0, 'seed', { int: true, min: 0 });
+  const weights = v.weights === undefined ? undefined : oneOf(v.weights, 'weights', ['ema', 'raw'] as const);
+  const out = v.out ?? 'samples.npy';
+  const m = loadForSampling(pos[0], weights);
+  const { net, config: cfg } = m;
+  try {
+    const image = net.sampleShape.length === 3;
+    const n = num(v.n ?? (image ? 1000 : 10000), 'n', { int: true, min: 1 });
+    if (image) {
+      if (flag('sde') || v.rtol || v.atol) throw new UsageError('--sde, --rtol and --atol are for 2-D toy checkpoints');
+      const size = net.sampleShape[2];
+      const k = optNum(v.class, 'class', { int: true, min: 0, max: 9 });
+      const guidance = num(v.guidance ?? 1, 'guidance');
+      if (!net.numClasses && (k !== undefined || flag('per-class') || guidance !== 1)) {
+        throw new UsageError(`${m.path} is an unconditional model: --class, --per-class and --guidance need one trained with --cond`);
+      }
+      if (k !== undefined && flag('per-class')) throw new UsageError('give --class k or --per-class, not both');
+      const mode: flow.LabelMode = k !== undefined ? { class: k } : flag('per-class') ? 'per-class' : 'random';
+      if (mode === 'per-class' && n % 10 !== 0) throw new UsageError(`--per-class needs --n to be a multiple of 10, got ${n}`);
+      const labels = net.numClasses ? flow.classLabels(n, mode, { classes: net.numClasses, seed }) : null;
+      const res = await flow.generate(net, { n, solver, nfe, seed, labels, guidance });
+      const pixels = data.modelToPixels(res.x);
+      const written = writeImageSamples(out, pixels, size, labels);
+      if (v.png) written.push(v.png), node.writePng(v.png, io.sampleGrid(pixels, labels, size));
+      const how = labels ? `, ${k !== undefined ? `class ${k}` : mode === 'per-class' ? `${n / 10} per class` : 'random classes'}, guidance ${guidance}` : '';
+      process.stdout.write(`wrote ${n} ${size}×${size} samples (${solver}, ${res.nfe} velocity evaluations${how}) to ${written.join(', ')}\n`);
+      return;
+    }
+    if (v.class !== undefined || flag('per-class') || v.guidance !== undefined) throw new UsageError('--class, --per-class and --guidance are for conditional MNIST checkpoints');
+    const dim = net.sampleShape[0];
+    let x: Float32Array;
+    let evals: number;
+    const x0 = flow.hostNormals(n * dim, seed);
+    if (flag('sde')) {
+      const xt = tensor(x0, [n, dim]);
+      const r = await flow.sampleSDE(flow.timeAsTensor((x, t) => net.forward(x, t)), xt, {
+        steps: nfe, seed, scheduler: flow.schedulerByName(String(cfg.path ?? 'condot'), { sigmaMin: Number(cfg.sigmaMin ?? 0) }),
+      });
+      x = await r.x.f32();
+      evals = r.nfe;
+      r.x.dispose();
+      xt.dispose();
+    } else {
+      ({ x, nfe: evals } = await flow.generate(net, { n, solver, nfe, source: x0, rtol: optNum(v.rtol, 'rtol', { gt: 0 }), atol: optNum(v.atol, 'atol', { gt: 0 }) }));
+    }
+    node.writeNpy(out, x, [n, dim]);
+    process.stdout.write(`wrote ${n} samples to ${out} (${flag('sde') ? 'euler-maruyama' : solver}, ${evals} velocity evaluations)\n`);
+    const dataset = typeof cfg.dataset === 'string' && data.isToyName(cfg.dataset) ? cfg.dataset : null;
+    if (v.png && dim === 2 && dataset) node.writePng(v.png, io.scatterPlot(data.sampleToy(dataset, n, 12345), x, { titles: [`${dataset} data`, 'samples'] }));
+  } finally {
+    net.module.dispose();
+  }
+}
+
+const NLL_HELP = `flowgpu nll CKPT --data FILE.npy [options]     log-likelihood of points [N, D] under a point model
+  --hutchinson           Hutchinson's divergence estimator instead of the exact divergence
+  --probes K             Hutchinson probes (default 1)
+  --steps N              solver steps of the backward integration (default 32)
+  --solver NAME          euler | midpoint | heun | rk4 | dopri5 (default rk4)
+  --seed N               seed of the probes (default 0)
+  --out FILE.npy         also write each point's log-likelihood (float32 [N])
+`;
+
+export async function nll(argv: string[]): Promise<number> {
+  const { v, flag, pos } = parse(argv, {
+    data: { type: 'string' }, hutchinson: { type: 'boolean' }, probes: { type: 'string' }, steps: { type: 'string' },
+    solver: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+  }, NLL_HELP, 1);
+  if (pos.length !== 1 || !v.data) throw new UsageError(NLL_HELP);
+  const m = loadForSampling(pos[0]);
+  try {
+    if (m.net.sampleShape.length !== 1) throw new UsageError(`flowgpu nll works on point models (2-D toys); ${m.path} is an image model`);
+    const dim = m.net.sampleShape[0];
+    const arr = node.readNpy(v.data);
+    if (arr.shape.length !== 2 || arr.shape[1] !== dim) throw new UsageError(`${v.data}: points must be an [N, ${dim}] array for this model, got [${arr.shape.join(', ')}]`);
+    if (arr.shape[0] === 0) throw new UsageError(`${v.data}: no points (an empty array)`);
+    data.validateFinite(arr.data, dim, v.data);
+    const x1 = tensor(Float32Array.from(arr.data), arr.shape);
+    const res = await flow.logLikelihood(flow.timeAsTensor((x, t) => m.net.forward(x, t)), x1, {
+      divergence: flag('hutchinson') ? 'hutchinson' : 'exact',
+      probes: optNum(v.probes, 'probes', { int: true, min: 1 }),
+      steps: num(v.steps ?? 32, 'steps', { int: true, min: 1 }),
+      solver: oneOf(v.solver ?? 'rk4', 'solver', SOLVERS),
+      seed: num(v.seed ?? 0, 'seed', { int: true, min: 0 }),
+    });
+    const lp = await res.logp.f32();
+    const mean = lp.reduce((a, x) => a + x, 0) / lp.length;
+    if (v.out) node.writeNpy(v.out, lp, [lp.length]);
+    process.stdout.write(`mean log-likelihood ${mean.toFixed(4)} nats over ${lp.length} points (${(-mean / dim / Math.LN2).toFixed(4)} bits/dim; ${res.nfe} velocity evaluations)\n`);
+    return 0;
+  } finally {
+    m.net.module.dispose();
+  }
+}
+
+const EVAL_TOY_HELP = `flowgpu eval toy SAMPLES.npy --dataset ${data.TOY_NAMES.join('|')} [--n 2000]
+  sliced 2-Wasserstein and RBF MMD² between the samples [N, 2] and fresh data, beside the same
+  figures for two independent data draws (the floor)
+`;
+
+export const EVAL_MNIST_HELP = `flowgpu eval mnist SAMPLES.npy [options]
+
+  SAMPLES.npy            images [N, 1, H, W] (H = W = 16 or 28) with values in [0, 1]
+  --labels FILE.npy      int32 [N] requested digits (default: SAMPLES.labels.npy when it exists)
+  --cache DIR            where the classifier is cached (default $FLOWGPU_CACHE or ~/.cache/flowgpu)
+  --json                 print the figures as JSON too
+
+The first run at a size trains the classifier with flowgpu (about a minute or two on a software
+driver) and caches it; later runs load it.
+`;
+
+export async function evalCmd(argv: string[]): Promise<number> {
+  const [what, ...rest] = argv;
+  if (what === 'toy') {
+    const { v, pos } = parse(rest, { dataset: { type: 'string' }, n: { type: 'string' } }, EVAL_TOY_HELP, 1);
+    if (pos.length !== 1 || !v.dataset) throw new UsageError(EVAL_TOY_HELP);
+    const dataset = oneOf(v.dataset, 'dataset', data.TOY_NAMES);
+    const arr = node.readNpy(pos[0]);
+    if (arr.shape.length !== 2 || arr.shape[1] !== 2) throw new UsageError(`${pos[0]}: expected [N, 2] samples, got [${arr.shape.join(', ')}]`);
+    const q = metrics.sampleQualityAgainst(arr.data, (k, seed) => data.sampleToy(dataset, k, seed), 2, { n: num(v.n ?? 2000, 'n', { int: true, min: 2 }) });
+    process.stdout.write(metrics.formatQuality(q) + '\n' + JSON.stringify(q) + '\n');
+    return 0;
+  }
+  if (what === 'mnist') {
+    const { v, flag, pos } = parse(rest, { labels: { type: 'string' }, cache: { type: 'string' }, json: { type: 'boolean' } }, EVAL_MNIST_HELP, 1);
+    if (pos.length !== 1) throw new UsageError(EVAL_MNIST_HELP);
+    return withGpu(() => evalMnist(pos[0], v.labels, v.cache, flag('json')));
+  }
+  throw new UsageError(`usage: flowgpu eval toy SAMPLES.npy --dataset NAME | flowgpu eval mnist SAMPLES.npy [--labels L.npy]${what ? ` (got '${what}')` : ''}`);
+}
+
+/** `flowgpu eval mnist` (the GPU must be up). */
+export async function evalMnist(path: string, labelFile?: string, cacheDir?: string, json = false): Promise<metrics.MnistEvalReport> {
+  const { pixels, n, size } = metrics.imageSamplesFrom(node.readNpy(path), path);
+  if (!labelFile && existsSync(node.labelsPath(path))) {
+    labelFile = node.labelsPath(path);
+    process.stderr.write(`using the labels in ${labelFile}\n`);
+  }
+  const labels = labelFile ? metrics.digitLabelsFrom(node.readNpy(labelFile), n, labelFile) : null;
+  const judge = await loadJudge(size, cacheDir);
+  try {
+    const r = await metrics.evaluateMnistSamples(pixels, size, labels, judge, node.readMnist('train'), path);
+    process.stdout.write(metrics.formatMnistEval(r) + '\n');
+    if (json) process.stdout.write(JSON.stringify(r) + '\n');
+    return r;
+  } finally {
+    judge.classifier.dispose();
+  }
+}
+
+/** The cached MNIST judge, with a note and a progress line while a missing one trains. */
+export function loadJudge(size: number, cacheDir?: string, o: Omit<node.LoadJudgeOptions, 'cacheDir' | 'onNote' | 'onProgress'> = {}): Promise<metrics.MnistJudge> {
+  return node.loadMnistJudge(size, {
+    ...o,
+    cacheDir,
+    onNote: (s) => process.stderr.write(s + '\n'),
+    onProgress: (p) => process.stderr.write(`classifier ${size}×${size}: step ${p.step}/${p.steps}, loss ${p.loss.toFixed(4)}${p.step === p.steps ? '\n' : '\r'}`),
+  });
+}
+
+export function sampleCmd(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) return sampleCkpt(argv).then(() => 0);
+  return withGpu(() => sampleCkpt(argv));
+}
+
+export function nllCmd(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) return nll(argv);
+  return withGpu(() => nll(argv));
+}

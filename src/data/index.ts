@@ -1,0 +1,13 @@
+/**
+ * data — the five 2-D toy distributions (DESIGN.md's exact definitions) and MNIST (IDX parsing,
+ * resizing, a GPU-resident dataset), each also as a training data source for the Trainer.
+ */
+export {
+  checkerboard, moons, eightGaussians, twoSpirals, circles, sampleToy, toyBatches, isToyName, validateFinite, TOY_NAMES,
+  type ToyName, type SeedOrRng, type UniformNormalRng,
+} from './toy.js';
+export {
+  parseIdx, parseMnist, mnistPixels, pixelToModel, modelToPixels, EpochSampler, MnistDataset, MNIST_FILES,
+  type IdxArray, type MnistHost, type MnistSplit, type ResizeMethod, type MnistDatasetOptions,
+} from './mnist.js';
+export { HostRng } from '../nn/module.js';

@@ -1,0 +1,17 @@
+/**
+ * io — bytes in and out, the same in Node and browsers: safetensors checkpoints (PyTorch names),
+ * loading any trained network from its file (`loadModel`), .npy arrays, PNG and the plots.
+ * Files themselves are the Node entry's (`node.*`).
+ */
+export { encodeSafetensors, decodeSafetensors, type NamedTensor, type SafetensorsFile, type SafeDType } from './safetensors.js';
+export {
+  encodeCheckpoint, decodeCheckpoint, readTensors, moduleTensors, uploadTensors, loadModuleTensors,
+  type CheckpointContents, type DecodedCheckpoint,
+} from './checkpoint.js';
+export { loadModel, type LoadedModel, type LoadModelOptions } from './models.js';
+export { encodeNpy, decodeNpy, type NpyArray } from './npy.js';
+export { encodePng, type RasterImage, type ZlibDeflate } from './png.js';
+export {
+  scatterPlot, trajectoryPlot, lossPlot, imageGrid, sampleGrid,
+  type ScatterOptions, type TrajectoryOptions, type LossPlotOptions, type ImageGridOptions,
+} from './plot.js';

