@@ -59,7 +59,7 @@ export interface ReflowPairOptions {
 }
 
 /** Draws x0 ~ N(0, I) (host, seeded) and solves the teacher's ODE from each: the (x0, x1') pairs. */
-export async function reflowPairs(teacher: VelocityNet, o: ReflowPairOptions): Promise<ReflowPairs> {
+export async function reflowPairs(teacher: Pick<VelocityNet, 'forward' | 'sampleShape' | 'numClasses' | 'sampleChunk'>, o: ReflowPairOptions): Promise<ReflowPairs> {
   if (!(Number.isInteger(o.pairs) && o.pairs >= 1)) throw new FlowGpuError(`reflow: pairs must be a positive integer, got ${o.pairs}`);
   const seed = o.seed ?? 0;
   const width = teacher.sampleShape.reduce((a, b) => a * b, 1);

@@ -259,25 +259,29 @@ export class Trainer {
       this.lastCheckpoint = this.step;
       pace.windowStart = performance.now(); // the read-back synced: the next window starts now
     };
+    const readWindow = async () => {
+      const window = meter.pending;
+      const mean = await pacedRead(meter, pace);
+      if (!Number.isFinite(mean)) throw new TrainingDiverged(this.step - window + 1, this.step, mean, this.lastCheckpoint);
+      this.history.loss.push(mean);
+      this.history.lossStep.push(this.step);
+      const elapsed = (performance.now() - t0) / 1000;
+      const rate = (this.step - first) / elapsed;
+      hooks.onProgress?.({ step: this.step, steps: this.steps, loss: mean, stepsPerSecond: rate, etaSeconds: rate > 0 ? (this.steps - this.step) / rate : NaN, elapsedSeconds: elapsed });
+    };
     try {
       while (this.step < this.steps) {
+        if (hooks.signal?.aborted) {
+          cancelled = true;
+          if (meter.pending) await readWindow();
+          break;
+        }
         if (prof && this.step === prof.from) gpu().startProfile();
         meter.add(await this.trainStep(this.step));
         this.step++;
         if (prof && this.step === prof.to) hooks.onProfile!({ rows: await gpu().stopProfile(), steps: prof.to - prof.from });
-        cancelled = !!hooks.signal?.aborted;
-        if (this.step % logEvery === 0 || this.step === this.steps || cancelled) {
-          const window = meter.pending;
-          const mean = await pacedRead(meter, pace);
-          if (!Number.isFinite(mean)) throw new TrainingDiverged(this.step - window + 1, this.step, mean, this.lastCheckpoint);
-          this.history.loss.push(mean);
-          this.history.lossStep.push(this.step);
-          const elapsed = (performance.now() - t0) / 1000;
-          const rate = (this.step - first) / elapsed;
-          hooks.onProgress?.({ step: this.step, steps: this.steps, loss: mean, stepsPerSecond: rate, etaSeconds: rate > 0 ? (this.steps - this.step) / rate : NaN, elapsedSeconds: elapsed });
-        }
-        if (cancelled) break;
-        if (this.step % checkpointEvery === 0 && this.step < this.steps) await emit(false);
+        if (this.step % logEvery === 0 || this.step === this.steps) await readWindow();
+        if (this.step % checkpointEvery === 0 && this.step < this.steps && !hooks.signal?.aborted) await emit(false);
       }
     } finally {
       meter.dispose();
