@@ -223,3 +223,109 @@ export function sumAbs(x: ArrayLike<number>): number {
   for (let i = 0; i < x.length; i++) s += Math.abs(x[i]);
   return s;
 }
+
+/** table[idx] for a table [V, D] (float64 copy of the rows). */
+export function gatherRowsRef(table: ArrayLike<number>, d: number, idx: readonly number[]): Float64Array {
+  const y = new Float64Array(idx.length * d);
+  idx.forEach((k, n) => {
+    for (let j = 0; j < d; j++) y[n * d + j] = table[k * d + j];
+  });
+  return y;
+}
+
+/** mean((p − t)²). */
+export function mseRef(p: ArrayLike<number>, t: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < p.length; i++) s += (p[i] - t[i]) ** 2;
+  return s / p.length;
+}
+
+/** Cross-correlation with zero padding, PyTorch's conv2d: x [N, C_in, H, W], w [C_out, C_in, k, k], bias [C_out] or null. */
+export function conv2dRef(
+  x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null,
+  [n, ci, h, wd]: readonly number[], [co, , k]: readonly number[], s: number, p: number,
+): Float64Array {
+  const oh = Math.floor((h + 2 * p - k) / s) + 1;
+  const ow = Math.floor((wd + 2 * p - k) / s) + 1;
+  const y = new Float64Array(n * co * oh * ow);
+  for (let b0 = 0; b0 < n; b0++)
+    for (let o = 0; o < co; o++)
+      for (let oy = 0; oy < oh; oy++)
+        for (let ox = 0; ox < ow; ox++) {
+          let acc = b ? b[o] : 0;
+          for (let c = 0; c < ci; c++)
+            for (let ky = 0; ky < k; ky++)
+              for (let kx = 0; kx < k; kx++) {
+                const iy = oy * s - p + ky;
+                const ix = ox * s - p + kx;
+                if (iy < 0 || ix < 0 || iy >= h || ix >= wd) continue;
+                acc += x[((b0 * ci + c) * h + iy) * wd + ix] * w[((o * ci + c) * k + ky) * k + kx];
+              }
+          y[((b0 * co + o) * oh + oy) * ow + ox] = acc;
+        }
+  return y;
+}
+
+/** torch.nn.functional.group_norm (biased variance, eps inside the root) of x [N, C, ...]. */
+export function groupNormRef(
+  x: ArrayLike<number>, gamma: ArrayLike<number>, beta: ArrayLike<number>, shape: readonly number[], groups: number, eps: number,
+): Float64Array {
+  const [n, c] = shape;
+  const hw = size(shape.slice(2));
+  const cpg = c / groups;
+  const len = cpg * hw;
+  const y = new Float64Array(x.length);
+  for (let b = 0; b < n; b++)
+    for (let g = 0; g < groups; g++) {
+      const base = (b * c + g * cpg) * hw;
+      let mean = 0;
+      for (let i = 0; i < len; i++) mean += x[base + i];
+      mean /= len;
+      let v = 0;
+      for (let i = 0; i < len; i++) v += (x[base + i] - mean) ** 2;
+      v /= len;
+      const rstd = 1 / Math.sqrt(v + eps);
+      for (let i = 0; i < len; i++) {
+        const ch = g * cpg + Math.floor(i / hw);
+        y[base + i] = (x[base + i] - mean) * rstd * gamma[ch] + beta[ch];
+      }
+    }
+  return y;
+}
+
+/** Nearest 2× up-sampling of x [N, C, H, W]. */
+export function upsample2xRef(x: ArrayLike<number>, [n, c, h, w]: readonly number[]): Float64Array {
+  const y = new Float64Array(n * c * 4 * h * w);
+  for (let pl = 0; pl < n * c; pl++)
+    for (let i = 0; i < 2 * h; i++)
+      for (let j = 0; j < 2 * w; j++) y[(pl * 2 * h + i) * 2 * w + j] = x[(pl * h + (i >> 1)) * w + (j >> 1)];
+  return y;
+}
+
+/** 2×2 average pooling, stride 2, floor mode, of x [N, C, H, W]. */
+export function avgPool2xRef(x: ArrayLike<number>, [n, c, h, w]: readonly number[]): Float64Array {
+  const oh = Math.floor(h / 2);
+  const ow = Math.floor(w / 2);
+  const y = new Float64Array(n * c * oh * ow);
+  for (let pl = 0; pl < n * c; pl++)
+    for (let i = 0; i < oh; i++)
+      for (let j = 0; j < ow; j++) {
+        let s = 0;
+        for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) s += x[(pl * h + 2 * i + a) * w + 2 * j + b];
+        y[(pl * oh + i) * ow + j] = s / 4;
+      }
+  return y;
+}
+
+/** The sinusoidal time embedding emb(t) exactly as documented in src/nn/embedding.ts: [N] → [N, dim]. */
+export function sinusoidalRef(t: ArrayLike<number>, dim: number, scale: number, maxPeriod: number): Float64Array {
+  const half = Math.floor(dim / 2);
+  const out = new Float64Array(t.length * dim);
+  for (let r = 0; r < t.length; r++)
+    for (let i = 0; i < half; i++) {
+      const a = scale * t[r] * Math.exp((-Math.log(maxPeriod) * i) / half);
+      out[r * dim + i] = Math.cos(a);
+      out[r * dim + half + i] = Math.sin(a);
+    }
+  return out;
+}

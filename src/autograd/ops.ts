@@ -1,7 +1,9 @@
 /**
  * Differentiable ops. Each op is its forward (a primitive that dispatches a kernel) followed, within
- * a few lines, by its backward rule. Higher-level functions (mean, cross-entropy, linear, …) are
- * compositions and need no rule of their own unless fused on purpose (mseLoss).
+ * a few lines, by its backward rule: record(primitiveRaw(...), 'name', inputs, rule), with 'name'
+ * listed in registry.ts. Higher-level functions (mean, cross-entropy, …) are compositions and need
+ * no rule of their own unless fused on purpose (mseLoss, linear). The image ops and the time
+ * embedding follow the same recipe in conv.ts, norm.ts, resample.ts and embedding.ts.
  */
 import { FlowGpuError } from '../gpu/errors.js';
 import {

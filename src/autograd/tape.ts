@@ -9,6 +9,7 @@
 import { FlowGpuError } from '../gpu/errors.js';
 import { axpby, binaryRaw, unaryRaw } from '../tensor/primitives.js';
 import { keep, ones, type GradNode, type Tensor } from '../tensor/tensor.js';
+import type { DiffOp } from './registry.js';
 
 let gradEnabled = true;
 
@@ -38,8 +39,11 @@ export function enableGrad<T>(fn: () => T): T {
   }
 }
 
-/** Marks `out` as computed from `inputs` by `op`, with the given backward rule. */
-export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: GradNode['backward']): Tensor {
+/**
+ * Marks `out` as computed from `inputs` by `op` (a name from registry.ts), with its backward rule:
+ * the output gradient → one gradient per input (null where the input needs none).
+ */
+export function record(out: Tensor, op: DiffOp, inputs: readonly Tensor[], backward: GradNode['backward']): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
     out.node = { op, inputs, backward };

@@ -1,8 +1,10 @@
 /**
- * Primitives: the forward computations that dispatch a WGSL kernel, with no autograd. The
- * differentiable ops in src/autograd/ops.ts are built from these (forward and backward alike).
- * Each function checks its shapes and throws a FlowGpuError naming the op before anything is
- * dispatched.
+ * Primitives: the computations that dispatch a WGSL kernel, with no autograd, for the kernel
+ * families every model uses (elementwise, binary, reduce, layout, softmax, loss, and matmul's front
+ * door; larger families have their own file beside this one: matmul.ts, conv.ts, norm.ts,
+ * resample.ts, embedding.ts). The differentiable ops in src/autograd/ are built from these, forward
+ * and backward alike. Each function checks its shapes and throws a FlowGpuError naming the op before
+ * anything is dispatched. Op codes (UNARY, BINARY, …) come from opcodes.ts, shared with the WGSL.
  */
 import binarySrc from '../../kernels/binary.wgsl';
 import elementwiseSrc from '../../kernels/elementwise.wgsl';
