@@ -3,7 +3,6 @@ import { FlowGpuError, tensor, tidy } from '../src/index.js';
 import { conv2d } from '../src/autograd/conv.js';
 import { setConvColBytes } from '../src/tensor/conv.js';
 import { Conv2d } from '../src/nn/conv.js';
-import { Embedding } from '../src/nn/embedding.js';
 import { HostRng } from '../src/nn/module.js';
 import { checkOp, expectClose, Rng, size, useGpu } from './helpers.js';
 import { conv2dRef } from './reference.js';
@@ -87,14 +86,5 @@ describe('conv2d', () => {
     expectClose(await y.f32(), conv2dRef(x, w, b, xs, [5, 3, 3, 3], 2, 1), { rtol: 1e-5, atol: 1e-5 }, 'Conv2d module');
     y.dispose();
     m.dispose();
-  });
-
-  it('the Embedding module looks rows up by i32 index', async () => {
-    const e = new Embedding(4, 3, { rng: new HostRng(1) });
-    const table = await e.weight.f32();
-    const y = tidy(() => e.forward(tensor([3, 0, 3], [3], 'i32')));
-    expect([...(await y.f32())]).toEqual([...table.subarray(9, 12), ...table.subarray(0, 3), ...table.subarray(9, 12)]);
-    y.dispose();
-    e.dispose();
   });
 });

@@ -1,8 +1,8 @@
 /**
  * nn/: Linear's PyTorch-default initialisation and names, the velocity MLP against a float64
  * forward built from its read-back weights, its state-dict names against torch.nn.Sequential's,
- * the sinusoidal time embedding against float64 (forward) and finite differences (backward), and
- * flat-buffer plumbing (flatten, bindFlat, loadStateDict).
+ * the sinusoidal time embedding against float64 (forward) and finite differences (backward), the
+ * learned Embedding table, and flat-buffer plumbing (flatten, bindFlat, loadStateDict).
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -10,6 +10,7 @@ import {
   type Tensor, type VelocityMLPConfig,
 } from '../src/index.js';
 import { checkOp, expectClose, Rng, useGpu } from './helpers.js';
+import { Embedding } from '../src/nn/embedding.js';
 import { sinusoidalRef } from './reference.js';
 
 useGpu();
@@ -282,6 +283,17 @@ describe('SinusoidalEmbedding', () => {
       gradTol: { rtol: 1e-4, atol: 1e-4 },
     });
     emb.dispose();
+  });
+});
+
+describe('Embedding', () => {
+  it('the Embedding module looks rows up by i32 index', async () => {
+    const e = new Embedding(4, 3, { rng: new HostRng(1) });
+    const table = await e.weight.f32();
+    const y = tidy(() => e.forward(tensor([3, 0, 3], [3], 'i32')));
+    expect([...(await y.f32())]).toEqual([...table.subarray(9, 12), ...table.subarray(0, 3), ...table.subarray(9, 12)]);
+    y.dispose();
+    e.dispose();
   });
 });
 
