@@ -9,7 +9,7 @@
 import {
   AdamW, VelocityMLP, backward, gpu, initGpu, matmul, mseLoss, noGrad, poisonOutputs, sample, softmax, tensor, tidy,
   timeAsTensor,
-} from '/flowgpu/index.js';
+} from '/flowgpu/internal.js';
 
 const EPS = 2 ** -24;
 

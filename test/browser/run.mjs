@@ -20,7 +20,9 @@
  * (the in-page checks' limit, default 240000).
  */
 import { createServer } from 'node:http';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { build } from 'esbuild';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -106,13 +108,23 @@ const record = (name, ok, detail = '', ms) => {
   record('dist/browser/index.js has no Node-only import', bad.length === 0, bad.length ? withSource.join('; ') : `${(src.length / 1024).toFixed(0)} KiB`);
 }
 
-// 2. Serve the bundle and the page.
+// 2. The page's numeric checks use test hooks (poisonOutputs, the runtime): they import the internal
+//    entry (src/internal.ts), bundled here for the browser exactly as build.mjs bundles the public one.
+const internalPath = join(mkdtempSync(join(tmpdir(), 'flowgpu-browser-')), 'internal.js');
+await build({
+  entryPoints: [join(root, 'src/internal.ts')], outfile: internalPath, bundle: true, format: 'esm', platform: 'browser',
+  target: 'es2022', loader: { '.wgsl': 'text' }, external: ['webgpu'], sourcemap: true, logLevel: 'warning',
+});
+
+// 3. Serve the bundles and the page.
 const files = {
   '/': ['page.html', 'text/html; charset=utf-8'],
   '/page.html': ['page.html', 'text/html; charset=utf-8'],
   '/page.mjs': ['page.mjs', 'text/javascript; charset=utf-8'],
   '/flowgpu/index.js': [bundlePath, 'text/javascript; charset=utf-8'],
   '/flowgpu/index.js.map': [bundlePath + '.map', 'application/json'],
+  '/flowgpu/internal.js': [internalPath, 'text/javascript; charset=utf-8'],
+  '/flowgpu/internal.js.map': [internalPath + '.map', 'application/json'],
 };
 const server = createServer((req, res) => {
   const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
