@@ -3,7 +3,7 @@
 //   dist/node/cli.js      the `flowgpu` command
 //   dist/node/bench.js    the bench suite (`npm run bench`)
 //   dist/browser/index.js the engine for browsers (navigator.gpu; no Node APIs)
-//   dist/types/           declarations (tsc), when typescript is installed
+//   dist/types/           declarations (tsc); a tsc error fails the build
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, rmSync } from 'node:fs';
@@ -41,9 +41,14 @@ await build({
   platform: 'browser',
   external: ['webgpu'],
 });
+// A package whose declarations do not compile is broken for every TypeScript consumer, so a tsc
+// error (or a missing tsc) fails the build. typescript is a devDependency, and npm installs
+// devDependencies before it runs `prepare` for a git install too, so tsc is always there when this
+// runs as part of an install.
 try {
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
-} catch {
-  console.warn('build: type declarations were not emitted (tsc failed or is missing)');
+} catch (e) {
+  console.error(`build: the type declarations failed (${e.status != null ? `tsc exited with ${e.status}` : e.message}); dist/types is incomplete`);
+  process.exit(1);
 }
 console.log('built dist/');

@@ -5,18 +5,19 @@
  * life (node aborts in a futex error when it is collected), so it is kept on the result.
  */
 import { FlowGpuError, NO_ADAPTER_HELP, NO_BROWSER_ADAPTER_HELP } from './errors.js';
+import type { WebGpuAdapter, WebGpuDevice, WebGpuPowerPreference } from './webgpu-types.js';
 
 export interface AcquireOptions {
-  powerPreference?: GPUPowerPreference;
+  powerPreference?: WebGpuPowerPreference;
   /** Dawn toggles, e.g. `disable-dawn-features=timestamp_quantization` (Node only). */
   dawnFlags?: string[];
-  /** Ask for these optional features when the adapter has them. */
-  wantFeatures?: GPUFeatureName[];
+  /** Ask for these optional features (WebGPU feature names) when the adapter has them. */
+  wantFeatures?: string[];
 }
 
 export interface Acquired {
-  device: GPUDevice;
-  adapter: GPUAdapter;
+  device: WebGpuDevice;
+  adapter: WebGpuAdapter;
   info: AdapterDescription;
   /** Keeps Dawn's GPU object alive; never read. */
   keepAlive: unknown;
@@ -63,8 +64,8 @@ export async function acquireDevice(opts: AcquireOptions = {}): Promise<Acquired
   const gpu = browser ?? (await nodeGpu(opts.dawnFlags ?? []));
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) throw new FlowGpuError(browser && typeof process === 'undefined' ? NO_BROWSER_ADAPTER_HELP : NO_ADAPTER_HELP);
-  const features = [...adapter.features] as GPUFeatureName[];
-  const requiredFeatures = (opts.wantFeatures ?? []).filter((f) => features.includes(f));
+  const features: string[] = [...adapter.features];
+  const requiredFeatures = (opts.wantFeatures ?? []).filter((f) => features.includes(f)) as GPUFeatureName[];
   // The defaults are small (128 MiB storage bindings, 16 KiB workgroup memory): ask for all the
   // adapter offers.
   const requiredLimits: Record<string, number> = {};

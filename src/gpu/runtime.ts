@@ -20,9 +20,10 @@
 import { acquireDevice, type AcquireOptions, type AdapterDescription } from './device.js';
 import { FlowGpuError } from './errors.js';
 import { KernelFamily, packUniforms, workgroupSize, type KernelSource, type Scalar } from './kernel.js';
+import type { WebGpuBuffer, WebGpuDevice } from './webgpu-types.js';
 
 export interface PooledBuffer {
-  readonly gpu: GPUBuffer;
+  readonly gpu: WebGpuBuffer;
   /** Capacity in bytes (the size class). */
   readonly bytes: number;
   readonly id: number;
@@ -105,7 +106,7 @@ function sizeClass(bytes: number): number {
 }
 
 export class Gpu {
-  readonly device: GPUDevice;
+  readonly device: WebGpuDevice;
   readonly info: AdapterDescription;
   readonly debug: boolean;
   private readonly keepAlive: unknown;
