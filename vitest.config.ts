@@ -19,7 +19,6 @@ export default defineConfig({
     // worker multiplies them on a 2-core machine.
     pool: 'forks',
     maxWorkers: 1,
-    minWorkers: 1,
     isolate: false,
     fileParallelism: false,
     testTimeout: 120_000,

@@ -17,7 +17,7 @@ const N = 20_000;
 function column(x: Float32Array, c: number): Float64Array {
   return Float64Array.from({ length: x.length / 2 }, (_, i) => x[2 * i + c]);
 }
-const mean = (v: ArrayLike<number>) => Array.prototype.reduce.call(v, (s: number, a: number) => s + a, 0) as number / v.length;
+const mean = (v: ArrayLike<number>) => Array.from(v).reduce((s, a) => s + a, 0) / v.length;
 function variance(v: ArrayLike<number>): number {
   const m = mean(v);
   let s = 0;

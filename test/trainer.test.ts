@@ -69,7 +69,7 @@ describe('train.Trainer', () => {
 
   it('writes files that loadModel rebuilds: a checkpoint gives its EMA weights, as the model file does', async () => {
     const t = trainer();
-    let ckpt = new Uint8Array();
+    let ckpt: Uint8Array = new Uint8Array();
     await t.run({ onCheckpoint: ({ bytes }) => void (ckpt = bytes) });
     const model = io.loadModel(await t.modelFile());
     const fromCkpt = io.loadModel(ckpt);
