@@ -47,6 +47,7 @@ export function unbroadcast(g: T, shape: Shape): T {
 
 // ------------------------------------------------------------------ arithmetic with broadcasting
 
+/** Elementwise a + b with broadcasting, differentiable. */
 export function add(a: T, b: T): T {
   return record(binaryRaw('add', a, b), 'add', [a, b], (g) => [
     a.requiresGrad ? unbroadcast(g, a.shape) : null,
@@ -54,6 +55,7 @@ export function add(a: T, b: T): T {
   ]);
 }
 
+/** Elementwise a − b with broadcasting, differentiable. */
 export function sub(a: T, b: T): T {
   return record(binaryRaw('sub', a, b), 'sub', [a, b], (g) => {
     let gb: T | null = null;
@@ -66,6 +68,7 @@ export function sub(a: T, b: T): T {
   });
 }
 
+/** Elementwise a·b with broadcasting, differentiable. */
 export function mul(a: T, b: T): T {
   return record(binaryRaw('mul', a, b), 'mul', [a, b], (g) => [
     a.requiresGrad ? reduceTo(binaryRaw('mul', g, b), a.shape) : null,
@@ -73,6 +76,7 @@ export function mul(a: T, b: T): T {
   ]);
 }
 
+/** Elementwise a/b with broadcasting, differentiable. */
 export function div(a: T, b: T): T {
   return record(binaryRaw('div', a, b), 'div', [a, b], (g) => {
     const ga = a.requiresGrad ? reduceTo(binaryRaw('div', g, b), a.shape) : null;
@@ -102,25 +106,39 @@ function unary(op: UnaryOp, x: T, a = 0, b = 0): T {
   return record(unaryRaw(op, x, a, b), op, [x], (g) => [unaryBackwardRaw(op, x, g, a)]);
 }
 
+/** Elementwise −x, differentiable. */
 export const neg = (x: T) => unary('neg', x);
+/** Elementwise eˣ, differentiable. */
 export const exp = (x: T) => unary('exp', x);
+/** Elementwise natural logarithm, differentiable. */
 export const log = (x: T) => unary('log', x);
+/** Elementwise √x, differentiable. */
 export const sqrt = (x: T) => unary('sqrt', x);
+/** Elementwise |x|, differentiable. */
 export const abs = (x: T) => unary('abs', x);
+/** Elementwise max(x, 0), differentiable. */
 export const relu = (x: T) => unary('relu', x);
+/** Elementwise SiLU x·σ(x), differentiable. */
 export const silu = (x: T) => unary('silu', x);
 /** GELU, tanh approximation (as PyTorch's approximate='tanh'). */
 export const gelu = (x: T) => unary('gelu', x);
+/** Elementwise logistic σ(x) = 1/(1 + e^−x), differentiable. */
 export const sigmoid = (x: T) => unary('sigmoid', x);
+/** Elementwise tanh x, differentiable. */
 export const tanh = (x: T) => unary('tanh', x);
+/** Elementwise sin x, differentiable. */
 export const sin = (x: T) => unary('sin', x);
+/** Elementwise cos x, differentiable. */
 export const cos = (x: T) => unary('cos', x);
 /** x^p for a scalar exponent p. */
 export const pow = (x: T, p: number) => unary('pow', x, p);
+/** Elementwise x², differentiable. */
 export const square = (x: T) => unary('pow', x, 2);
 /** a·x + b for scalars a, b. */
 export const affine = (x: T, a: number, b = 0) => unary('affine', x, a, b);
+/** a·x for a scalar a, differentiable. */
 export const scale = (x: T, a: number) => unary('affine', x, a, 0);
+/** x + b for a scalar b, differentiable. */
 export const addScalar = (x: T, b: number) => unary('affine', x, 1, b);
 
 // ------------------------------------------------------------------ matmul
@@ -172,6 +190,10 @@ export function linear(x: T, w: T, b?: T, act?: 'silu' | 'relu'): T {
 
 // ------------------------------------------------------------------ reductions
 
+/**
+ * Sum over `axes` (all axes when omitted; negative axes count from the end), optionally keeping
+ * them as size 1, differentiable.
+ */
 export function sum(x: T, axes?: number | readonly number[], keepDims = false): T {
   return record(reduceRaw('sum', x, axes, keepDims), 'sum', [x], (g) => {
     const ax = normAxes(axes, x.rank, 'sum');
@@ -182,6 +204,7 @@ export function sum(x: T, axes?: number | readonly number[], keepDims = false): 
   });
 }
 
+/** Mean over `axes` (all axes when omitted), optionally keeping them as size 1, differentiable. */
 export function mean(x: T, axes?: number | readonly number[], keepDims = false): T {
   const ax = normAxes(axes, x.rank, 'mean');
   const n = ax.reduce((p, a) => p * x.shape[a], 1);
@@ -208,6 +231,7 @@ export function max(x: T, axis: number, keepDims = false): T {
 
 // ------------------------------------------------------------------ shape and layout
 
+/** The same elements in a new shape (at most one −1, inferred), sharing storage, differentiable. */
 export function reshape(x: T, shape: readonly number[]): T {
   const known = shape.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
   const holes = shape.filter((d) => d === -1).length;
@@ -219,6 +243,7 @@ export function reshape(x: T, shape: readonly number[]): T {
   return record(x.view(s), 'reshape', [x], (g) => [g.view(x.shape)]);
 }
 
+/** Reorders the axes (output axis i is input axis perm[i]) into a new contiguous tensor, differentiable. */
 export function permute(x: T, perm: readonly number[]): T {
   const inv = new Array<number>(perm.length);
   perm.forEach((p, i) => (inv[p] = i));
@@ -235,10 +260,12 @@ export function transpose(x: T, a = -2, b = -1): T {
   return permute(x, perm);
 }
 
+/** x broadcast (NumPy rules) to `shape` as a new tensor, differentiable. */
 export function broadcastTo(x: T, shape: readonly number[]): T {
   return record(broadcastToRaw(x, shape), 'broadcast_to', [x], (g) => [unbroadcast(g, x.shape)]);
 }
 
+/** Joins tensors along `axis` (default 0, negative counts from the end), differentiable. */
 export function concat(xs: readonly T[], axis = 0): T {
   const ax = axis < 0 ? axis + xs[0].rank : axis;
   return record(concatRaw(xs, ax), 'concat', xs, (g) => {
@@ -264,11 +291,13 @@ export function gatherRows(table: T, idx: T): T {
 
 // ------------------------------------------------------------------ softmax family and losses
 
+/** Softmax over the last axis, differentiable. */
 export function softmax(x: T): T {
   const y = softmaxRaw(x, false);
   return record(y, 'softmax', [x], (g) => [softmaxBackwardRaw(y, g, false)]);
 }
 
+/** Log-softmax over the last axis (numerically stable), differentiable. */
 export function logSoftmax(x: T): T {
   const y = softmaxRaw(x, true);
   return record(y, 'log_softmax', [x], (g) => [softmaxBackwardRaw(y, g, true)]);

@@ -13,6 +13,7 @@ import type { DiffOp } from './registry.js';
 
 let gradEnabled = true;
 
+/** Whether ops record gradients now (false inside `noGrad`). */
 export function isGradEnabled(): boolean {
   return gradEnabled;
 }

@@ -38,8 +38,10 @@ export const MNIST_FILES = {
   train: { images: 'train-images-idx3-ubyte', labels: 'train-labels-idx1-ubyte' },
   test: { images: 't10k-images-idx3-ubyte', labels: 't10k-labels-idx1-ubyte' },
 } as const;
+/** An MNIST split: 'train' (60 000 images) or 'test' (10 000). */
 export type MnistSplit = keyof typeof MNIST_FILES;
 
+/** A parsed IDX file: its dimensions and its unsigned bytes. */
 export interface IdxArray {
   /** Dimensions from the header, outermost first. */
   dims: number[];
@@ -116,6 +118,10 @@ export function parseMnist(imagesIdx: Uint8Array, labelsIdx: Uint8Array, names =
 
 // ------------------------------------------------------------------ resizing
 
+/**
+ * How MNIST is down-sampled: 'area' (exact area averaging, as OpenCV's INTER_AREA) or 'adaptive'
+ * (PyTorch's adaptive average pooling).
+ */
 export type ResizeMethod = 'area' | 'adaptive';
 
 /** One output index: the input indices start … start + w.length − 1 and their weights (sum 1). */
@@ -264,6 +270,10 @@ export function dropLabelsHost(labels: ArrayLike<number>, p: number, nullClass: 
   return out;
 }
 
+/**
+ * Options of `MnistDataset`: image side (default 28), resize method (default area) and a limit on
+ * the examples used.
+ */
 export interface MnistDatasetOptions {
   /** Side of the images the model sees: the stored 28 or a smaller resize such as 16 (default 28). */
   size?: number;

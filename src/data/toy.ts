@@ -26,8 +26,10 @@ export interface UniformNormalRng {
   normal(): number;
 }
 
+/** A 2-D toy distribution: 'checkerboard', 'moons', '8gaussians', '2spirals' or 'circles'. */
 export type ToyName = 'checkerboard' | 'moons' | '8gaussians' | '2spirals' | 'circles';
 
+/** The names of all 2-D toy distributions. */
 export const TOY_NAMES: readonly ToyName[] = ['checkerboard', 'moons', '8gaussians', '2spirals', 'circles'];
 
 /** A seed, or a generator to draw from (advanced in place, so successive calls give fresh points). */
@@ -132,6 +134,7 @@ const SAMPLERS: Record<ToyName, (n: number, seed?: SeedOrRng) => Float32Array> =
   circles,
 };
 
+/** Whether `name` is one of the 2-D toy distributions. */
 export function isToyName(name: string): name is ToyName {
   return Object.prototype.hasOwnProperty.call(SAMPLERS, name);
 }

@@ -138,6 +138,10 @@ export async function exactOTPairing(x1: Tensor, x0: Tensor): Promise<Tensor> {
 
 // ------------------------------------------------------------------ Sinkhorn (GPU)
 
+/**
+ * Options of `sinkhorn`: entropic regularisation relative to the mean cost (default 0.05) and
+ * iterations (default 100).
+ */
 export interface SinkhornOptions {
   /** Entropic regularisation relative to the batch's mean cost: ε = reg·mean(C) (default 0.05). */
   reg?: number;
@@ -145,6 +149,10 @@ export interface SinkhornOptions {
   iters?: number;
 }
 
+/**
+ * The output of `sinkhorn`: potentials f [n] and g [m], the cost matrix C [n, m], its sum and the
+ * relative regularisation.
+ */
 export interface SinkhornResult {
   /** Potentials: f [n] for the x1 rows, g [m] for the x0 rows; plan π_ij = exp((f_i + g_j − C_ij)/ε). */
   f: Tensor;
@@ -215,6 +223,10 @@ export function sinkhorn(x1: Tensor, x0: Tensor, o: SinkhornOptions = {}): Sinkh
   return { f, g: gp, cost, costSum, reg };
 }
 
+/**
+ * Options of Sinkhorn pairing: `SinkhornOptions` plus 'sample' (Gumbel-max, default) or 'argmax'
+ * pairing and the noise's seed and step.
+ */
 export interface SinkhornPairingOptions extends SinkhornOptions {
   /** 'sample' (default): x0 index drawn from the plan's row (Gumbel-max); 'argmax': its largest entry. */
   pairing?: 'sample' | 'argmax';
@@ -252,6 +264,10 @@ export function pairFromPlan(s: SinkhornResult, o: SinkhornPairingOptions = {}):
 
 // ------------------------------------------------------------------ couplings for training
 
+/**
+ * How a training step pairs source noise x0 with data x1: independent, exact OT or Sinkhorn OT
+ * (with its options).
+ */
 export type Coupling =
   | { kind: 'independent' }
   | { kind: 'ot-exact' }

@@ -18,6 +18,10 @@ import { full, keep, tensor, type Tensor } from '../tensor/tensor.js';
 import { randNormal } from './random.js';
 import { sample, type SolverName } from './solvers.js';
 
+/**
+ * Options of `generate`: sample count, solver and NFE, seed or source, class labels, guidance
+ * scale, chunk size and a per-chunk callback.
+ */
 export interface GenerateOptions {
   n: number;
   /** Default 'midpoint'. */
@@ -45,6 +49,10 @@ export interface GenerateOptions {
   onChunk?(x: Float32Array, at: number, m: number): void;
 }
 
+/**
+ * The output of `generate`: samples on the host [n·(sample size)], their labels and the velocity
+ * evaluations per sample.
+ */
 export interface Generated {
   /** Samples [n·(sample size)], row-major, in the network's space. */
   x: Float32Array;

@@ -32,6 +32,10 @@ import { STREAM } from './random.js';
 import { noise, sdeParams } from './sde.js';
 import { sample, type SolverName, type VelocityField } from './solvers.js';
 
+/**
+ * Options of `logLikelihood`: exact or Hutchinson divergence (probes, distribution, seed), and the
+ * backward ODE solver (default rk4, 32 steps).
+ */
 export interface LikelihoodOptions {
   /** 'exact' (D backward passes per evaluation; the default up to D = 16) or 'hutchinson'. */
   divergence?: 'exact' | 'hutchinson';
@@ -50,6 +54,10 @@ export interface LikelihoodOptions {
   atol?: number;
 }
 
+/**
+ * The output of `logLikelihood`: log q(x1) per point in nats, the points mapped back to the source,
+ * and velocity evaluations.
+ */
 export interface LikelihoodResult {
   /** log q(x1) per point, [N] (nats). */
   logp: Tensor;

@@ -24,6 +24,10 @@ registerKernel('flow', randomLibrary() + flowSrc);
 
 const WG = 256;
 
+/**
+ * The output of `interpolateWithTarget`: the model input x_t, the times t [N] and the regression
+ * target u_t.
+ */
 export interface PathSample {
   /** x_t, the model input, same shape as x1. */
   xt: Tensor;
@@ -42,6 +46,10 @@ export interface DrawOptions {
   time?: TimeSampler;
 }
 
+/**
+ * Options of `interpolateWithTarget`: seed, step, time sampler, the scheduler, and optionally given
+ * x0 and t.
+ */
 export interface InterpolateOptions extends DrawOptions {
   scheduler: Scheduler;
   /** Source samples paired with x1 (same shape); drawn in the kernel when absent. */

@@ -148,6 +148,10 @@ export function uniformsCpu(n: number, seed: number, step: number, stream: numbe
 
 // ------------------------------------------------------------------ GPU fills
 
+/**
+ * Where GPU random numbers come from: the seed, the step word (default 0) and the stream id
+ * (default STREAM.user).
+ */
 export interface RandomOptions {
   seed: number;
   /** The counter's step word (default 0). */

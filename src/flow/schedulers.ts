@@ -7,8 +7,13 @@
  */
 import { FlowGpuError } from '../gpu/errors.js';
 
+/** A probability path's name: 'condot', 'polynomial', 'cosine' or 'vp'. */
 export type SchedulerName = 'condot' | 'polynomial' | 'cosine' | 'vp';
 
+/**
+ * An affine probability path x_t = α_t·x1 + σ_t·x0: α, σ and their time derivatives, plus the kind
+ * code and parameters the kernels use.
+ */
 export interface Scheduler {
   readonly name: SchedulerName;
   /** Code the WGSL kernels switch on: 0 condot, 1 polynomial, 2 cosine, 3 vp. */
@@ -90,6 +95,10 @@ export function vp(betaMin = 0.1, betaMax = 20): Scheduler {
   };
 }
 
+/**
+ * The scheduler named 'condot' (σ_min, default 0), 'polynomial' (exponent, default 2), 'cosine' or
+ * 'vp' (default β range); throws on other names.
+ */
 export function schedulerByName(name: string, opts: { sigmaMin?: number; exponent?: number } = {}): Scheduler {
   switch (name) {
     case 'condot':

@@ -44,8 +44,16 @@ registerKernel('sde', randomLibrary() + sdeSrc);
 
 const WG = 256;
 
+/**
+ * The diffusion coefficient g(t) of `sampleSDE`: w·σ_t (a number or `sigma`), a constant w, or any
+ * function of t.
+ */
 export type DiffusionSchedule = number | { kind: 'sigma' | 'constant'; w: number } | ((t: number) => number);
 
+/**
+ * Options of `sampleSDE`: scheduler (default CondOT), steps (default 100), time span, diffusion
+ * g(t), noise seed and stream, score clamp and trajectory output.
+ */
 export interface SdeOptions {
   /** The probability path the velocity was trained on (default CondOT). */
   scheduler?: Scheduler;
@@ -66,6 +74,10 @@ export interface SdeOptions {
   returnTrajectory?: boolean;
 }
 
+/**
+ * The output of `sampleSDE`: the final state (caller-owned), velocity evaluations and the optional
+ * trajectory with its times.
+ */
 export interface SdeResult {
   x: Tensor;
   nfe: number;
@@ -129,6 +141,7 @@ export function emStep(x: Tensor, v: Tensor, h: number, cv: number, cx: number, 
   return y;
 }
 
+/** A distribution of GPU noise: 'normal' N(0, 1), 'rademacher' ±1 or 'uniform' U(0, 1). */
 export type NoiseKind = 'normal' | 'rademacher' | 'uniform';
 
 /**

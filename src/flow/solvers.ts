@@ -34,12 +34,18 @@ const WG = 256;
 /** dx/dt = v(x, t) for a state x [N, D]; returns a tensor of x's shape. */
 export type VelocityField = (x: Tensor, t: number) => Tensor;
 
+/** A fixed-step ODE solver: 'euler', 'midpoint', 'heun' or 'rk4'. */
 export type FixedStepSolver = 'euler' | 'midpoint' | 'heun' | 'rk4';
+/** An ODE solver: a fixed-step one or the adaptive 'dopri5'. */
 export type SolverName = FixedStepSolver | 'dopri5';
 
 /** Velocity evaluations per step of each fixed-step method. */
 export const STAGES: Readonly<Record<FixedStepSolver, number>> = { euler: 1, midpoint: 2, heun: 2, rk4: 4 };
 
+/**
+ * Options of `sample`: solver (default euler), steps or NFE budget, time span (default 0 → 1),
+ * dopri5 tolerances and trajectory output.
+ */
 export interface SampleOptions {
   /** Default 'euler'. */
   solver?: SolverName;
@@ -61,6 +67,10 @@ export interface SampleOptions {
   returnTrajectory?: boolean;
 }
 
+/**
+ * The output of `sample`: the final state (caller-owned), evaluations, accepted and rejected steps,
+ * and the optional trajectory.
+ */
 export interface SampleResult {
   /** The final state, owned by the caller (dispose it). */
   x: Tensor;

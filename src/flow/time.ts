@@ -15,8 +15,13 @@
 import { FlowGpuError } from '../gpu/errors.js';
 import { boxMuller, philoxAt, STREAM, uniformFromWord } from './random.js';
 
+/** A time sampler's name: 'uniform' or 'logit-normal'. */
 export type TimeSamplerName = 'uniform' | 'logit-normal';
 
+/**
+ * A distribution of training times t in [tMin, tMax], drawn on the GPU by its kind code and
+ * parameters, with its analytic CDF and density.
+ */
 export interface TimeSampler {
   readonly name: TimeSamplerName;
   /** Code the kernels switch on: 0 uniform, 1 logit-normal. */
@@ -31,6 +36,7 @@ export interface TimeSampler {
   pdf(t: number): number;
 }
 
+/** The interval [tMin, tMax] (default [0, 1]) that a time sampler maps its draws onto. */
 export interface TimeRange {
   tMin?: number;
   tMax?: number;
@@ -57,6 +63,7 @@ export function normalCdf(x: number): number {
   return x >= 0 ? 1 - 0.5 * erfc : 0.5 * erfc;
 }
 
+/** t ~ U(tMin, tMax), by default U(0, 1). */
 export function uniformTime(range: TimeRange = {}): TimeSampler {
   const [lo, hi] = checkRange(range);
   return {
@@ -69,6 +76,7 @@ export function uniformTime(range: TimeRange = {}): TimeSampler {
   };
 }
 
+/** t = sigmoid(m + s·n), n ~ N(0, 1) (default m = 0, s = 1, as SD3), mapped onto [tMin, tMax]. */
 export function logitNormalTime(m = 0, s = 1, range: TimeRange = {}): TimeSampler {
   if (!(Number.isFinite(m) && s > 0)) throw new FlowGpuError(`logit-normal time: need a finite m and s > 0, got m=${m}, s=${s}`);
   const [lo, hi] = checkRange(range);
@@ -88,6 +96,7 @@ export function logitNormalTime(m = 0, s = 1, range: TimeRange = {}): TimeSample
   };
 }
 
+/** The time sampler named 'uniform' or 'logit-normal' (with m, s and a range); throws on other names. */
 export function timeSamplerByName(name: string, opts: { m?: number; s?: number } & TimeRange = {}): TimeSampler {
   switch (name) {
     case 'uniform':

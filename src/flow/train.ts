@@ -39,6 +39,10 @@ export interface Updater {
   step(): void;
 }
 
+/**
+ * Options of `flowMatchingStep`: scheduler, time sampler, seed and step, the update, EMA,
+ * conditioning, label dropout, x0 and coupling.
+ */
 export interface FlowMatchingStepOptions {
   scheduler: Scheduler;
   /** Time sampler (default uniform). */

@@ -49,6 +49,10 @@ export interface DispatchSpec {
   label?: string;
 }
 
+/**
+ * Counters of a `Gpu` (its `stats`): buffers created, destroyed, live and in use, live bytes,
+ * dispatches, submits, read-backs and pipelines.
+ */
 export interface GpuStats {
   buffersCreated: number;
   buffersDestroyed: number;
@@ -90,6 +94,10 @@ export function formatProfile(rows: readonly ProfileRow[], reps: number, top = 1
 /** Timestamp queries per profiled submit (two per dispatch); a fuller submit is split. */
 const PROFILE_QUERIES = 4096;
 
+/**
+ * Options of `initGpu()` / `Gpu.create`: power preference, Dawn flags, wanted features and a debug
+ * mode that submits after every dispatch.
+ */
 export interface GpuOptions extends AcquireOptions {
   /** Submit after every dispatch so errors name the exact kernel (slow). */
   debug?: boolean;
@@ -105,6 +113,10 @@ function sizeClass(bytes: number): number {
   return Math.ceil(bytes / (1 << 20)) * (1 << 20);
 }
 
+/**
+ * The WebGPU runtime tensors live on: a device with a buffer pool, kernel pipelines, batched
+ * dispatch, read-back and profiling; made by `initGpu()`.
+ */
 export class Gpu {
   readonly device: WebGpuDevice;
   readonly info: AdapterDescription;

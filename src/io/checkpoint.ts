@@ -57,6 +57,10 @@ export function loadModuleTensors(module: Module, file: SafetensorsFile, opts: M
   uploadTensors(module.namedParameters(), file, opts);
 }
 
+/**
+ * What `encodeCheckpoint` writes: named tensors, plus a config and training state stored as JSON in
+ * the metadata, and extra metadata strings.
+ */
 export interface CheckpointContents {
   tensors: NamedTensor[];
   config?: unknown;
@@ -73,6 +77,7 @@ export function encodeCheckpoint(c: CheckpointContents): Uint8Array {
   return encodeSafetensors(c.tensors, metadata);
 }
 
+/** A decoded checkpoint: its tensors and metadata, with the config and training state parsed from JSON. */
 export interface DecodedCheckpoint extends SafetensorsFile {
   config?: unknown;
   trainingState?: unknown;

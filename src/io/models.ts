@@ -12,6 +12,10 @@ import { gpu } from '../tensor/tensor.js';
 import { decodeCheckpoint, uploadTensors, type DecodedCheckpoint } from './checkpoint.js';
 import { matchTensors } from './safetensors.js';
 
+/**
+ * The output of `loadModel`: the rebuilt network, its stored config, which weights were loaded (EMA
+ * or raw), the file kind and the step.
+ */
 export interface LoadedModel {
   net: VelocityNet;
   /** The config stored in the file (the run's description). */
@@ -24,6 +28,10 @@ export interface LoadedModel {
   step: number | null;
 }
 
+/**
+ * Options of `loadModel`: which weights to take from a checkpoint ('ema' or 'raw') and the file's
+ * name for errors.
+ */
 export interface LoadModelOptions {
   /** From a checkpoint: 'ema' (default when it has an average) or 'raw'. Model files hold one set. */
   weights?: 'ema' | 'raw';

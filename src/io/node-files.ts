@@ -74,30 +74,37 @@ export function zlibDeflate(raw: Uint8Array): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/** Writes an image as a zlib-compressed PNG file, atomically (Node). */
 export function writePng(path: string, img: RasterImage): void {
   writeFileAtomic(path, encodePng(img, zlibDeflate));
 }
 
+/** Writes float32 or int32 data of `shape` as a .npy file, atomically (Node). */
 export function writeNpy(path: string, data: Float32Array | Int32Array, shape: readonly number[]): void {
   writeFileAtomic(path, encodeNpy(data, shape));
 }
 
+/** Reads a float32 or int32 .npy file (Node). */
 export function readNpy(path: string): NpyArray {
   return decodeNpy(readFileBytes(path), path);
 }
 
+/** Writes named tensors and metadata as a .safetensors file, atomically (Node). */
 export function writeSafetensors(path: string, tensors: readonly NamedTensor[], metadata: Record<string, string> | null = {}): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
+/** Reads and validates a .safetensors file (Node). */
 export function readSafetensors(path: string): SafetensorsFile {
   return decodeSafetensors(readFileBytes(path), path);
 }
 
+/** Writes tensors, config and training state as a checkpoint file, atomically (Node). */
 export function writeCheckpoint(path: string, c: CheckpointContents): void {
   writeFileAtomic(path, encodeCheckpoint(c));
 }
 
+/** Reads a checkpoint file and parses its config and training state (Node). */
 export function readCheckpoint(path: string): DecodedCheckpoint {
   return decodeCheckpoint(readFileBytes(path), path);
 }

@@ -40,6 +40,10 @@ export function defaultCacheDir(): string {
   return process.env.FLOWGPU_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'flowgpu');
 }
 
+/**
+ * Options of `loadMnistJudge`: cache directory, classifier recipe, test images for the statistics,
+ * and progress and note callbacks.
+ */
 export interface LoadJudgeOptions {
   cacheDir?: string;
   /** The classifier's recipe (default `defaultClassifierConfig(size)`). */

@@ -13,6 +13,7 @@
  */
 import { FlowGpuError } from '../gpu/errors.js';
 
+/** A decoded .npy array: dtype (float32 or int32), shape and C-order data. */
 export interface NpyArray {
   dtype: 'float32' | 'int32';
   shape: number[];

@@ -304,6 +304,7 @@ function checkPoints(p: ArrayLike<number>, what: string): void {
 
 // ------------------------------------------------------------------ figures
 
+/** Options of `scatterPlot`: panel titles, panel size (default 360 px), axis limits and a caption. */
 export interface ScatterOptions {
   titles?: [string, string];
   /** Plot-area side of each panel in pixels (default 360). */
@@ -350,6 +351,10 @@ export function scatterPlot(data: ArrayLike<number>, samples: ArrayLike<number>,
   return c.toImage();
 }
 
+/**
+ * Options of `trajectoryPlot`: how many paths (default 300), plot size (default 480 px), title and
+ * background data.
+ */
 export interface TrajectoryOptions {
   /** How many points' paths to draw (default 300; the first ones). */
   count?: number;
@@ -409,6 +414,10 @@ export function trajectoryPlot(states: readonly ArrayLike<number>[], opts: Traje
   return c.toImage();
 }
 
+/**
+ * Options of `lossPlot`: each value's step, title, size and the EMA smoothing time constant
+ * (default 2% of the run).
+ */
 export interface LossPlotOptions {
   /** The step of each value (default 1, 2, …). */
   steps?: ArrayLike<number>;
@@ -491,6 +500,10 @@ export function lossPlot(loss: ArrayLike<number>, opts: LossPlotOptions = {}): R
   return c.toImage();
 }
 
+/**
+ * Options of `imageGrid`: columns (default 10), gap (default 1 px), integer upscaling and the gap
+ * gray level (default 128).
+ */
 export interface ImageGridOptions {
   /** Columns (default 10). */
   cols?: number;

@@ -11,6 +11,7 @@
  */
 import { FlowGpuError } from '../gpu/errors.js';
 
+/** An 8-bit image: width, height, channels (1 gray, 3 RGB, 4 RGBA) and row-major pixel bytes. */
 export interface RasterImage {
   width: number;
   height: number;

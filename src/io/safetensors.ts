@@ -22,8 +22,10 @@
  */
 import { FlowGpuError } from '../gpu/errors.js';
 
+/** The safetensors dtypes flowgpu reads and writes: 'F32' and 'I32'. */
 export type SafeDType = 'F32' | 'I32';
 
+/** One tensor of a safetensors file on the host: its name, dtype, shape and data. */
 export interface NamedTensor {
   name: string;
   dtype: SafeDType;
@@ -31,6 +33,7 @@ export interface NamedTensor {
   data: Float32Array | Int32Array;
 }
 
+/** A decoded safetensors file: its tensors in data-offset order and its `__metadata__` strings. */
 export interface SafetensorsFile {
   /** In data-offset order. */
   tensors: NamedTensor[];

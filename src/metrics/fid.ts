@@ -19,6 +19,7 @@
  */
 import { FlowGpuError } from '../gpu/errors.js';
 
+/** Mean and unbiased covariance (row-major [dim, dim]) of a set of vectors, as the Fréchet distance uses. */
 export interface GaussianStats {
   dim: number;
   /** Number of vectors the statistics come from. */

@@ -38,6 +38,10 @@ import { learningRate } from '../optim/schedule.js';
 import { tensor, tidy, gpu, type Tensor } from '../tensor/tensor.js';
 import { frechetDistance, gaussianStats, type GaussianStats } from './fid.js';
 
+/**
+ * The MNIST judge classifier's recipe, stored with it: image size, hidden widths, epochs, batch,
+ * lr, seed, training images and a version.
+ */
 export interface ClassifierConfig {
   kind: 'mnist-classifier';
   /** Bumped when the recipe changes, so stale cache files are retrained. */
@@ -60,6 +64,10 @@ export function defaultClassifierConfig(size: number): ClassifierConfig {
 /** Held-out real images (never seen by the classifier) start here in the training split. */
 export const HELD_OUT_START = 50000;
 
+/**
+ * The MNIST judge: an MLP digit classifier (SiLU hidden layers, 10 logits) whose penultimate
+ * features feed the Fréchet distance.
+ */
 export class DigitClassifier extends Sequential {
   readonly inWidth: number;
   readonly featureWidth: number;
@@ -171,6 +179,7 @@ export async function makeMnistJudge(classifier: DigitClassifier, test: MnistHos
   return { classifier, testAccuracy, testStats: gaussianStats(out.features, classifier.featureWidth), path: o.path ?? null };
 }
 
+/** Classifier outputs for n images: penultimate features [n, H] and the predicted digits. */
 export interface Classified {
   /** Penultimate features [n, H]. */
   features: Float32Array;
@@ -232,6 +241,7 @@ export async function classifySplit(clf: DigitClassifier, m: MnistHost, from: nu
   }
 }
 
+/** The fraction of predictions equal to their labels (0 for none). */
 export function accuracy(pred: ArrayLike<number>, labels: ArrayLike<number>): number {
   if (pred.length !== labels.length) throw new FlowGpuError(`accuracy: ${pred.length} predictions for ${labels.length} labels`);
   let ok = 0;
@@ -249,6 +259,10 @@ export function classHistogram(pred: ArrayLike<number>): number[] {
 
 // ------------------------------------------------------------------ flowgpu eval mnist
 
+/**
+ * One row of an MNIST evaluation: what was scored, how many, its Fréchet distance, digit histogram
+ * and accuracy (null without labels).
+ */
 export interface EvalRow {
   what: string;
   n: number;
@@ -260,6 +274,10 @@ export interface EvalRow {
   accuracy: number | null;
 }
 
+/**
+ * The output of `evaluateMnistSamples`: image size, the classifier used, and the rows for the
+ * samples and for real held-out images.
+ */
 export interface MnistEvalReport {
   size: number;
   classifier: { path: string | null; testAccuracy: number; featureDim: number; testImages: number; layers: number[] };
@@ -307,6 +325,10 @@ export function sampleFigures(clf: MnistJudge, what: string, k: Classified, labe
 
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
 
+/**
+ * An MNIST evaluation as a printable table: FD, accuracy and class histogram of the samples beside
+ * the real images, with a legend.
+ */
 export function formatMnistEval(r: MnistEvalReport): string {
   const c = r.classifier;
   const name = (row: EvalRow) => `${row.what} (${row.n})`;

@@ -186,6 +186,10 @@ function pairKernelSum(x: Float64Array, nx: number, y: Float64Array, ny: number,
   return total / nk;
 }
 
+/**
+ * The output of `sampleQuality`: sliced W2 and RBF MMD² of samples vs data, each beside its
+ * data-vs-data floor, and the non-finite sample count.
+ */
 export interface QualityReport {
   /** Points per set in each comparison. */
   n: number;
@@ -200,6 +204,10 @@ export interface QualityReport {
   nonFinite: number;
 }
 
+/**
+ * Options of `sampleQuality`: points per comparison (default min(2000, the sizes given)) and the
+ * sliced-W2 projections and seed.
+ */
 export interface QualityOptions extends SlicedOptions {
   /** Points per comparison (default min(2000, the sizes given)): MMD costs O(n²). */
   n?: number;

@@ -7,6 +7,10 @@ import { conv2d } from '../autograd/conv.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { HostRng, Module, uniformTensor } from './module.js';
 
+/**
+ * Options of `Conv2d`: stride (default 1), padding (default 0), bias (default true) and the
+ * initialisation generator.
+ */
 export interface Conv2dModuleOptions {
   stride?: number;
   padding?: number;
@@ -14,6 +18,10 @@ export interface Conv2dModuleOptions {
   rng?: HostRng;
 }
 
+/**
+ * A 2-D convolution layer, NCHW, as torch.nn.Conv2d: weight [out, in, k, k], bias [out], PyTorch
+ * default init.
+ */
 export class Conv2d extends Module {
   readonly stride: number;
   readonly padding: number;

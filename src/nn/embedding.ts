@@ -46,6 +46,7 @@ export class Embedding extends Module {
   }
 }
 
+/** Options of `SinusoidalEmbedding`: the time scale (default 1000) and the longest period (default 10000). */
 export interface SinusoidalOptions {
   /** t is multiplied by this before the embedding (default 1000). */
   scale?: number;

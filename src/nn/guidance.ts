@@ -12,6 +12,10 @@ import { affine, add, concat, scale, slice } from '../autograd/ops.js';
 import { FlowGpuError } from '../gpu/errors.js';
 import { keep, tensor, type Tensor } from '../tensor/tensor.js';
 
+/**
+ * A velocity model v(x, t, labels?) with optional i32 class labels [N], as classifier-free guidance
+ * needs.
+ */
 export interface ConditionalVelocityModel {
   /** labels i32 [N]. */
   forward(x: Tensor, t: Tensor, labels?: Tensor): Tensor;

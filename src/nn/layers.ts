@@ -30,6 +30,7 @@ export class Linear extends Module {
   }
 }
 
+/** The SiLU activation x·σ(x) as a parameter-free module (torch.nn.SiLU). */
 export class SiLU extends Module {
   forward(x: Tensor): Tensor {
     return silu(x);

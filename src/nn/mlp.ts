@@ -46,6 +46,10 @@ export interface VelocityMLPConfig {
   activation: 'silu';
 }
 
+/**
+ * Options of `VelocityMLP`: `dim`, `hidden` and `hiddenLayers` required, the rest of
+ * `VelocityMLPConfig` optional with defaults.
+ */
 export type VelocityMLPOptions = Partial<Omit<VelocityMLPConfig, 'kind' | 'activation'>> & {
   dim: number;
   hidden: number;
@@ -81,6 +85,10 @@ export function mlpConfig(o: VelocityMLPOptions): VelocityMLPConfig {
   return c;
 }
 
+/**
+ * A velocity MLP on concat[x, t or emb(t), cond] with SiLU activations and PyTorch Sequential
+ * parameter names.
+ */
 export class VelocityMLP extends Module {
   readonly config: VelocityMLPConfig;
   readonly layers: (Linear | SiLU)[] = [];

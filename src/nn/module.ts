@@ -17,6 +17,10 @@ import { empty, gpu, keep, tensor, viewInto, type Tensor } from '../tensor/tenso
 
 export const PARAM_ALIGN = 64;
 
+/**
+ * A module's parameters and gradients in two flat GPU buffers, with each parameter's offset by name
+ * (from `flatten()`).
+ */
 export interface FlatParameters {
   /** All parameters, one buffer. */
   params: Tensor;
@@ -28,6 +32,10 @@ export interface FlatParameters {
   size: number;
 }
 
+/**
+ * Base of the layers and networks: named parameters and children in PyTorch order, state dicts,
+ * `flatten()` into one buffer and train/eval mode.
+ */
 export abstract class Module {
   private readonly ownParams = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();

@@ -8,6 +8,7 @@ import { fill } from '../tensor/primitives.js';
 import { empty, type Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
 
+/** Group normalisation over NCHW inputs as torch.nn.GroupNorm, with a learned per-channel weight and bias. */
 export class GroupNorm extends Module {
   constructor(
     readonly numGroups: number,

@@ -22,10 +22,15 @@ import { VelocityMLP, mlpConfig, type VelocityMLPConfig } from './mlp.js';
 import type { Module } from './module.js';
 import { UNet, type UNetConfig } from './unet.js';
 
+/**
+ * A velocity network's plain-JSON description, stored in checkpoints: an MLP config (with an
+ * optional image shape) or a UNet config.
+ */
 export type NetSpec =
   | { arch: 'mlp'; model: VelocityMLPConfig; /** Images [C, H, W] the MLP sees flattened (absent: vectors [dim]). */ sampleShape?: number[] }
   | { arch: 'unet'; model: UNetConfig };
 
+/** A network architecture's name: 'mlp' or 'unet'. */
 export type NetArch = NetSpec['arch'];
 
 /** A velocity network with what sampling and training need to know of it. */

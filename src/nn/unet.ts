@@ -67,6 +67,10 @@ import { Linear, Sequential, SiLU } from './layers.js';
 import { HostRng, Module } from './module.js';
 import { GroupNorm } from './norm.js';
 
+/**
+ * A `UNet`'s architecture as plain JSON: channels in and out, image size, channel multipliers,
+ * residual blocks per level, groups and classes.
+ */
 export interface UNetConfig {
   /** Image channels in and out (1 for MNIST). */
   inChannels: number;
@@ -99,6 +103,10 @@ class ModuleList<M extends Module> extends Module {
   }
 }
 
+/**
+ * The UNet's residual block: two GroupNorm–SiLU–3×3 conv stages with the projected time/label
+ * embedding added between them, plus a skip (a 1×1 conv when the channel count changes).
+ */
 export class ResBlock extends Module {
   readonly norm1: GroupNorm;
   readonly conv1: Conv2d;
@@ -137,6 +145,10 @@ class Level extends Module {
   }
 }
 
+/**
+ * A small, optionally class-conditional UNet velocity field v(x, t, labels?) for images [N, C, H,
+ * W], with the parameter names of its PyTorch twin.
+ */
 export class UNet extends Module {
   readonly config: UNetConfig;
   private readonly timeSinusoid: SinusoidalEmbedding;

@@ -28,6 +28,10 @@ const WG = 256;
 /** Workgroups of the norm's first pass; the update reduces their partials in workgroup memory. */
 const NORM_PARTIALS = 256;
 
+/**
+ * Options of `AdamW`: learning rate, betas, eps, weight decay, gradient clipping, non-finite
+ * skipping and a fused EMA.
+ */
 export interface AdamWOptions {
   /** Learning rate (torch default 1e-3); `step(lr)` overrides it per step (schedules). */
   lr?: number;
@@ -54,6 +58,10 @@ export function adamwScalars(lr: number, weightDecay: number, beta1: number, bet
   };
 }
 
+/**
+ * torch.optim.AdamW over a module's flat parameters in one GPU dispatch per step, with optional
+ * global-norm clipping and a fused EMA update.
+ */
 export class AdamW {
   readonly flat: FlatParameters;
   /** First and second moments, flat, same layout as the parameters. */

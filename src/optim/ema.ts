@@ -20,6 +20,7 @@ import { Module, type FlatParameters } from '../nn/module.js';
 import { axpby } from '../tensor/primitives.js';
 import { empty, gpu, keep, type Tensor } from '../tensor/tensor.js';
 
+/** Options of `EMA`: the decay (default 0.999) and whether to warm it up. */
 export interface EMAOptions {
   /** d (default 0.999). */
   decay?: number;
@@ -27,6 +28,10 @@ export interface EMAOptions {
   warmup?: boolean;
 }
 
+/**
+ * An exponential moving average of a module's flat parameters, for sampling via `swap()` or
+ * `bind(module)`.
+ */
 export class EMA {
   readonly flat: FlatParameters;
   /** The average, flat, in the parameters' layout. */

@@ -10,10 +10,18 @@
  */
 import { FlowGpuError } from '../gpu/errors.js';
 
+/**
+ * A learning-rate schedule as plain JSON: linear warm-up, then constant or cosine decay to `minLr`
+ * at `totalSteps`.
+ */
 export type LrScheduleConfig =
   | { kind: 'constant'; lr: number; warmupSteps: number }
   | { kind: 'cosine'; lr: number; warmupSteps: number; totalSteps: number; minLr: number };
 
+/**
+ * Validates a schedule config (finite lr, integer steps, minLr in [0, lr]) and returns it; throws
+ * otherwise.
+ */
 export function checkSchedule(c: LrScheduleConfig): LrScheduleConfig {
   const nonNegInt = (v: number) => Number.isInteger(v) && v >= 0;
   if (!(Number.isFinite(c.lr) && c.lr >= 0)) throw new FlowGpuError(`lr schedule: lr must be finite and ≥ 0, got ${c.lr}`);

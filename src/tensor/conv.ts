@@ -15,6 +15,7 @@ type T = Tensor;
 const fmt = (s: Shape) => `[${s.join(', ')}]`;
 const WG = 256;
 
+/** Options of `conv2d`: stride and zero padding, the same along H and W. */
 export interface Conv2dOptions {
   /** Same along H and W (default 1). */
   stride?: number;

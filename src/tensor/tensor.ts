@@ -12,7 +12,9 @@ import { FlowGpuError } from '../gpu/errors.js';
 import type { BufferArg, DispatchSpec, Gpu, PooledBuffer } from '../gpu/runtime.js';
 import type { KernelFamily } from '../gpu/kernel.js';
 
+/** A tensor's element type: 'f32', or 'i32' for labels and indices. */
 export type DType = 'f32' | 'i32';
+/** A tensor's dimensions, outermost first ([] for a scalar). */
 export type Shape = readonly number[];
 
 let runtime: Gpu | null = null;
@@ -72,6 +74,10 @@ export function checkShape(shape: Shape, where = 'shape'): number[] {
   return [...shape];
 }
 
+/**
+ * A shaped, contiguous f32 or i32 view of a pooled GPU buffer, with autograd fields
+ * (`requiresGrad`, `grad`); read it back with `await t.data()`.
+ */
 export class Tensor {
   readonly shape: number[];
   readonly size: number;
@@ -222,6 +228,7 @@ export function viewInto(base: Tensor, offset: number, shape: Shape): Tensor {
   return new Tensor(s, base.dtype, storage, base.offset + offset);
 }
 
+/** A new tensor uploaded from host values, of `shape` (default [data.length]) and `dtype` (default f32). */
 export function tensor(data: ArrayLike<number>, shape?: Shape, dtype: DType = 'f32'): Tensor {
   const s = checkShape(shape ?? [data.length]);
   if (sizeOf(s) !== data.length) {
@@ -236,20 +243,24 @@ export function tensor(data: ArrayLike<number>, shape?: Shape, dtype: DType = 'f
   return t;
 }
 
+/** A rank-0 f32 tensor holding `value`. */
 export function scalar(value: number): Tensor {
   return tensor([value], []);
 }
 
+/** A new f32 tensor of `shape` filled with `value`. */
 export function full(shape: Shape, value: number): Tensor {
   const t = empty(shape);
   if (t.size) fillRaw(t, value);
   return t;
 }
 
+/** A new f32 tensor of `shape` filled with 0. */
 export function zeros(shape: Shape): Tensor {
   return full(shape, 0);
 }
 
+/** A new f32 tensor of `shape` filled with 1. */
 export function ones(shape: Shape): Tensor {
   return full(shape, 1);
 }

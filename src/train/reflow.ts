@@ -37,6 +37,10 @@ export const DISTILL_T = 2 ** -20;
 /** The stream that separates reflow's source noise from other host draws of the same seed. */
 export const REFLOW_NOISE_STREAM = 0x1f83d9ab;
 
+/**
+ * Reflow training pairs on the host: sources x0, the teacher's end points x1', labels (conditional
+ * teachers), count, sample shape and NFE.
+ */
 export interface ReflowPairs {
   /** Sources x0 and the teacher's end points x1' [count·(sample size)], and labels (conditional teachers). */
   x0: Float32Array;
@@ -48,6 +52,10 @@ export interface ReflowPairs {
   nfe: number;
 }
 
+/**
+ * Options of `reflowPairs`: how many pairs, the teacher's solver and NFE (default rk4, 80),
+ * guidance and seed.
+ */
 export interface ReflowPairOptions {
   pairs: number;
   /** The teacher's solver for the pairs (default rk4, 80 evaluations). */
@@ -107,6 +115,10 @@ export function pairSource(pairs: ReflowPairs, o: { batch: number; seed?: number
   };
 }
 
+/**
+ * Options of `reflowTrainer`: the `Trainer`'s options without net, data and path, plus the batch
+ * size and one-step distillation.
+ */
 export interface ReflowTrainOptions extends Omit<TrainerOptions, 'net' | 'data' | 'scheduler' | 'time' | 'coupling' | 'labelDropout'> {
   batch: number;
   /** One-step distillation: train at t ∈ [0, 2⁻²⁰) only. */

@@ -22,8 +22,10 @@ import type { EMA } from '../optim/ema.js';
 
 /** The usual file names of a run directory (the CLI and the Node helpers use them). */
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+/** The model file's name in a run directory (sampling weights and config, for `loadModel`). */
 export const MODEL_FILE = 'model.safetensors';
 
+/** The loss history of a run: the mean loss of each logging window and the step that ended it. */
 export interface History {
   /** Mean training loss over each logging window, and the step that ended it. */
   loss: number[];

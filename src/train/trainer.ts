@@ -50,8 +50,13 @@ export interface DataSource {
   dispose?(): void;
 }
 
+/** A `Trainer` coupling by name: 'independent', 'ot' (exact) or 'sinkhorn' (entropic). */
 export type CouplingName = 'independent' | 'ot' | 'sinkhorn';
 
+/**
+ * Options of `Trainer`: network, data source, steps, seed, AdamW and schedule, clipping, EMA, path,
+ * time sampler, coupling, label dropout, logging and checkpoint intervals.
+ */
 export interface TrainerOptions {
   /** The network (`buildNet(spec, seed)`, or `loadModel(...).net` to fine-tune). */
   net: VelocityNet;
@@ -88,6 +93,10 @@ export interface TrainerOptions {
   mayDiffer?: string[];
 }
 
+/**
+ * A progress report of `Trainer.run`: step, total steps, the mean loss of the last window, speed,
+ * ETA and elapsed seconds.
+ */
 export interface TrainProgress {
   step: number;
   steps: number;
@@ -99,6 +108,7 @@ export interface TrainProgress {
   elapsedSeconds: number;
 }
 
+/** Callbacks of `Trainer.run`: progress, checkpoint bytes, an abort signal and a kernel profile. */
 export interface RunHooks {
   /** After every loss read (every logEvery steps). */
   onProgress?(p: TrainProgress): void;
@@ -113,6 +123,10 @@ export interface RunHooks {
   onProfile?(report: { rows: ProfileRow[] | null; steps: number }): void;
 }
 
+/**
+ * The outcome of `Trainer.run`: final step, loss history, wall time and steps of this invocation,
+ * and whether it was cancelled.
+ */
 export interface TrainResult {
   step: number;
   history: History;
@@ -148,6 +162,10 @@ export function lrSchedule(o: { lr: number; warmup: number; steps: number }): Lr
 
 const isInt = (v: number, min: number) => Number.isInteger(v) && v >= min;
 
+/**
+ * Trains a velocity network by flow matching with AdamW and an EMA, reproducibly from (seed, step),
+ * with checkpoints, resume and model files.
+ */
 export class Trainer {
   readonly net: VelocityNet;
   readonly opt: AdamW;
