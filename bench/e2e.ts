@@ -11,7 +11,7 @@
  * the optimiser's dispatch. x1 comes from a pool of host batches uploaded one per step, as a
  * training loop does.
  */
-import { empty, gpu, keep, tensor, type Tensor } from '../src/index.js';
+import { empty, gpu, keep, tensor, type Tensor } from '../src/internal.js';
 import { checkerboard } from '../src/data/toy.js';
 import { condOT } from '../src/flow/schedulers.js';
 import { flowMatchingStep, type VelocityModel } from '../src/flow/train.js';

@@ -4,7 +4,7 @@
  * variant side by side; memory-bound kernels against a plain buffer copy; each fused kernel against
  * the unfused composition of the same ops (same outputs, more dispatches and memory passes).
  */
-import { empty, gpu, raw, tensor, type Tensor } from '../src/index.js';
+import { empty, gpu, raw, tensor, type Tensor } from '../src/internal.js';
 import { condOT } from '../src/flow/schedulers.js';
 import { drawSourceAndTime, interpolateWithTarget } from '../src/flow/paths.js';
 import { odeStep } from '../src/flow/solvers.js';

@@ -19,7 +19,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { adapterSlug, destroyGpu, formatProfile, initGpu, type Gpu } from '../src/index.js';
+import { adapterSlug, destroyGpu, formatProfile, initGpu, type Gpu } from '../src/internal.js';
 import { adapterTraits } from '../src/tensor/matmul.js';
 import { measureCpuCeiling, type CpuCeiling } from './cpu.js';
 import { allEntries, type BenchContext, type BenchEntry, type KernelCase, type StepCase } from './registry.js';

@@ -10,7 +10,7 @@
  *   itself); the runner times consecutive steps by wall clock and waits once per sample. Steps count
  *   queue submits, read-backs and dispatches per repetition.
  */
-import type { Gpu } from '../src/index.js';
+import type { Gpu } from '../src/internal.js';
 import type { Timer } from './timing.js';
 
 export type Group = 'matmul' | 'memory' | 'fused' | 'e2e';

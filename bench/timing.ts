@@ -14,7 +14,7 @@
  * matmul throughput, so every wait first sleeps for most of the time the work is expected to take
  * (learned from the previous sample) and only then awaits the promise.
  */
-import type { Gpu } from '../src/index.js';
+import type { Gpu } from '../src/internal.js';
 
 export type TimerKind = 'timestamp' | 'wall';
 

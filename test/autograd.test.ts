@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import {
   add, backward, exp, gpu, isGradEnabled, linear, mean, mseLoss, mul, noGrad, param, raw, reshape, silu, sin,
   sum, tensor, tidy, poisonOutputs, FlowGpuError, type Tensor,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { expectClose, Rng, useGpu } from './helpers.js';
 import { EPS } from './reference.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlowGpuError, tensor, tidy } from '../src/index.js';
+import { FlowGpuError, tensor, tidy } from '../src/internal.js';
 import { conv2d } from '../src/autograd/conv.js';
 import { setConvColBytes } from '../src/tensor/conv.js';
 import { Conv2d } from '../src/nn/conv.js';

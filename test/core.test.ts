@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { add, matmul, mul, sum, tensor, tidy, backward, param, FlowGpuError } from '../src/index.js';
+import { add, matmul, mul, sum, tensor, tidy, backward, param, FlowGpuError } from '../src/internal.js';
 import { checkOp, Rng, size, useGpu } from './helpers.js';
 
 const { gpu } = useGpu();

@@ -13,7 +13,7 @@ import {
   tensor,
   tidy,
   type Tensor,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { Rng, useGpu } from './helpers.js';
 
 useGpu();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { acquireDevice } from '../src/gpu/device.js';
 import { Gpu } from '../src/gpu/runtime.js';
-import { empty, FlowGpuError, tensor, tidy, raw } from '../src/index.js';
+import { empty, FlowGpuError, tensor, tidy, raw } from '../src/internal.js';
 import { useGpu } from './helpers.js';
 
 const { gpu } = useGpu();

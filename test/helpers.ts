@@ -11,7 +11,7 @@
  *   |gpu − ref| ≤ atol + rtol·|ref|.
  */
 import { afterAll, beforeAll, expect } from 'vitest';
-import { backward, initGpu, poisonOutputs, sum, mul, tensor, tidy, type Gpu, type Tensor } from '../src/index.js';
+import { backward, initGpu, poisonOutputs, sum, mul, tensor, tidy, type Gpu, type Tensor } from '../src/internal.js';
 
 let gpuPromise: Promise<Gpu> | null = null;
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   add, bitsPerDim, dequantize, logLikelihood, matmul, mul, normalsCpu, param, STREAM, sub, tensor, tidy, uniformsCpu,
   type Tensor, type VelocityField,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { hutchinsonProbes } from '../src/flow/likelihood.js';
 import { Rng, useGpu } from './helpers.js';
 

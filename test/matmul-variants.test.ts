@@ -14,7 +14,7 @@
  * falls back to the general kernel, which the test asserts instead, so it checks what runs.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { raw, tensor, tidy } from '../src/index.js';
+import { raw, tensor, tidy } from '../src/internal.js';
 import { adapterTraits, planMatmul, setMatmulVariant, type MatmulVariant } from '../src/tensor/matmul.js';
 import { expectClose, Rng, useGpu } from './helpers.js';
 import { EPS, matmulRef, size, UNARY_REF } from './reference.js';

@@ -12,7 +12,7 @@
  * h = 1 are exact up to float64 noise.
  */
 import { describe, expect, it } from 'vitest';
-import { linear, matmul, raw, tensor, tidy } from '../src/index.js';
+import { linear, matmul, raw, tensor, tidy } from '../src/internal.js';
 import { checkOp, Rng, useGpu } from './helpers.js';
 import { EPS, matmulRef, size, UNARY_REF } from './reference.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlowGpuError, tensor } from '../src/index.js';
+import { FlowGpuError, tensor } from '../src/internal.js';
 import {
   dropLabelsHost, EpochSampler, mnistPixels, MnistDataset, modelToPixels, parseIdx, parseMnist, resizeWeights, type MnistHost,
 } from '../src/data/mnist.js';

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   gpu, HostRng, Linear, Module, PARAM_ALIGN, SinusoidalEmbedding, VelocityMLP, backward, mul, noGrad, sinusoidalFrequencies, sum, tensor, tidy,
   type Tensor, type VelocityMLPConfig,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { checkOp, expectClose, Rng, useGpu } from './helpers.js';
 import { Embedding } from '../src/nn/embedding.js';
 import { sinusoidalRef } from './reference.js';

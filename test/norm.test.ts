@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlowGpuError, tensor, tidy } from '../src/index.js';
+import { FlowGpuError, tensor, tidy } from '../src/internal.js';
 import { groupNorm } from '../src/autograd/norm.js';
 import { checkOp, Rng, size, useGpu } from './helpers.js';
 import { groupNormRef } from './reference.js';

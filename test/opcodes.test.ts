@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KERNEL_OP_CODES, opCodeDeclarations, withOpCodes, type OpCodedFamily } from '../src/tensor/opcodes.js';
-import { raw } from '../src/index.js';
+import { raw } from '../src/internal.js';
 import { useGpu } from './helpers.js';
 
 useGpu();

@@ -20,7 +20,7 @@ import { describe, expect, it } from 'vitest';
 import {
   abs, add, cos, div, exp, gelu, log, mul, neg, pow, raw, relu, sigmoid, silu, sin, sqrt, sub, tanh,
   tensor, tidy, backward, param, scale, affine, addScalar, square, sum, empty, type Tensor,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { run } from '../src/tensor/tensor.js';
 import { checkOp, expectClose, Rng, useGpu } from './helpers.js';
 import { binaryRef, broadcastShape, EPS, size, UNARY_REF } from './reference.js';

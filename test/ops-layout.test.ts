@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import {
   broadcastTo, concat, gatherRows, permute, raw, reshape, slice, tensor, tidy, transpose, mul, sum, backward, param,
   FlowGpuError,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { checkOp, Rng, useGpu } from './helpers.js';
 import { broadcastRef, concatRef, EPS, permuteRef, size, sliceRef } from './reference.js';
 

@@ -16,7 +16,7 @@
  *   2d/n is ≤ 3 roundings: rtol 8·EPS.
  */
 import { describe, expect, it } from 'vitest';
-import { backward, crossEntropy, gpu, logSoftmax, mseLoss, noGrad, param, softmax, tensor, tidy } from '../src/index.js';
+import { backward, crossEntropy, gpu, logSoftmax, mseLoss, noGrad, param, softmax, tensor, tidy } from '../src/internal.js';
 import { checkOp, expectClose, Rng, useGpu } from './helpers.js';
 import { crossEntropyRef, EPS, size, softmaxRef } from './reference.js';
 

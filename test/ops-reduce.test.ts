@@ -14,7 +14,7 @@
  *   to the arg-max (exact) or splits it evenly over ties (one division).
  */
 import { describe, expect, it } from 'vitest';
-import { backward, max, mean, param, raw, sum, tensor, tidy, FlowGpuError } from '../src/index.js';
+import { backward, max, mean, param, raw, sum, tensor, tidy, FlowGpuError } from '../src/internal.js';
 import { checkOp, expectClose, Rng, useGpu } from './helpers.js';
 import { axesOf, EPS, reduceRef, size } from './reference.js';
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AdamW, EMA, HostRng, Module, VelocityMLP, backward, checkSchedule, gpu, learningRate, mseLoss, noGrad, tensor, tidy,
   warmupCosine, type FlatParameters,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { expectClose, Rng, useGpu } from './helpers.js';
 
 useGpu();

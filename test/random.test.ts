@@ -9,7 +9,7 @@ import {
   STREAM,
   tidy,
   uniformsCpu,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { Rng, useGpu } from './helpers.js';
 
 useGpu();

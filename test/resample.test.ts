@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlowGpuError, tensor, tidy } from '../src/index.js';
+import { FlowGpuError, tensor, tidy } from '../src/internal.js';
 import { avgPool2x, upsample2x } from '../src/autograd/resample.js';
 import { checkOp, Rng, size, useGpu } from './helpers.js';
 import { avgPool2xRef, upsample2xRef } from './reference.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   emStep, normalsCpu, randNormal, raw, sample, sampleSDE, sdeDriftCoefficients, STREAM, tensor, tidy, uniformsCpu,
   type SolverName, type Tensor, type VelocityField,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { noise } from '../src/flow/sde.js';
 import { condOT, cosine, type Scheduler } from '../src/flow/schedulers.js';
 import { expectClose, Rng, useGpu } from './helpers.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FlowGpuError, mul, raw, sample, tensor, timeAsTensor, type SolverName, type Tensor, type VelocityField } from '../src/index.js';
+import { FlowGpuError, mul, raw, sample, tensor, timeAsTensor, type SolverName, type Tensor, type VelocityField } from '../src/internal.js';
 import { expectClose, Rng, useGpu } from './helpers.js';
 
 const { gpu } = useGpu();

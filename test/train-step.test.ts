@@ -21,7 +21,7 @@ import {
   type Scheduler,
   type Tensor,
   type TimeSampler,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { Rng, useGpu } from './helpers.js';
 
 useGpu();

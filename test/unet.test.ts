@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backward, FlowGpuError, mseLoss, mul, noGrad, raw, sum, tensor, tidy } from '../src/index.js';
+import { backward, FlowGpuError, mseLoss, mul, noGrad, raw, sum, tensor, tidy } from '../src/internal.js';
 import { defaultUNetConfig, UNet, type UNetConfig } from '../src/nn/unet.js';
 import { GuidanceLabels, guidedVelocity } from '../src/nn/guidance.js';
 import { dropLabelsHost, MnistDataset } from '../src/data/mnist.js';

@@ -16,7 +16,7 @@
  * already copied onto globalThis; the full @tensorflow/tfjs bundle registers the gradients. The
  * backend's own factory is then replaced by one that wraps flowgpu's GPUDevice.
  */
-import { gpu, noGrad, type Gpu } from '../../src/index.js';
+import { gpu, noGrad, type Gpu } from '../../src/internal.js';
 import { condOT } from '../../src/flow/schedulers.js';
 import { flowMatchingStep } from '../../src/flow/train.js';
 import { interpolateWithTarget } from '../../src/flow/paths.js';
