@@ -25,7 +25,7 @@ export const SAMPLE_HELP = `flowgpu sample CKPT [options]     (CKPT: a run direc
 /** Loads a model and says which weights it holds (a checkpoint's EMA average, by default). */
 export function loadForSampling(path: string, weights?: 'ema' | 'raw') {
   const m = node.loadModelFile(path, { weights });
-  const what = m.weights === 'ema' ? 'EMA weights' : 'raw weights (no EMA average)';
+  const what = m.weights === 'ema' ? 'EMA weights' : weights === 'raw' ? 'raw weights' : 'raw weights (the run kept no EMA average)';
   process.stderr.write(`using the ${what} of ${m.path}${m.step !== null ? ` (step ${m.step})` : ''}\n`);
   return m;
 }
