@@ -21,7 +21,7 @@ describe('flowgpu reflow on a 2-D toy', () => {
     teacher = mkdtempSync(join(tmpdir(), 'fg-rt-'));
     out = mkdtempSync(join(tmpdir(), 'fg-rs-'));
     // a small teacher on the 8 Gaussians: its paths curve, so one Euler step collapses towards the mean
-    await runToy(toyConfig(['--dataset', '8gaussians', '--hidden', '48', '--layers', '2', '--batch', '256', '--steps', '250', '--lr', '3e-3',
+    await runToy(toyConfig(['--dataset', '8gaussians', '--hidden', '48', '--layers', '2', '--batch', '256', '--steps', '250', '--lr', '3e-3', '--warmup', '0', '--ema', '0.999',
       '--samples', '256', '--nfe', '8', ...loop, '--out', teacher]));
     res = await runReflow(reflowOptions([teacher, '--pairs', '1024', '--teacher-nfe', '20', '--steps', '250', '--batch', '256',
       '--eval-n', '500', ...loop, '--out', out]));

@@ -2,7 +2,8 @@
 """
 Independent reference trainer for flowgpu's 2-D toy (`flowgpu train toy`), in plain NumPy.
 
-It trains exactly the configuration of src/cli/toy.ts with its defaults, written again from the
+It trains the configuration of `flowgpu train toy` (src/cli/train.ts) with a constant learning rate
+(run flowgpu with --warmup 0: its default is now a warm-up and cosine decay), written again from the
 definitions rather than from flowgpu's code, so that both can be compared on sample quality:
 
   net       torch.nn.Sequential(Linear(3, H), SiLU, (layers − 1)×[Linear(H, H), SiLU], Linear(H, 2))
@@ -35,7 +36,7 @@ bit for bit, as are the toy samplers): on the same samples file it gives the num
 
 Other modes:
   --load DIR         load a flowgpu (or this script's) DIR/model.safetensors, sample from it with
-                     flowgpu's own source points (normalSource(n, seed) of src/cli/toy.ts, seed from
+                     flowgpu's own source points (flow.hostNormals(n·2, seed) of src/flow/generate.ts, seed from
                      the checkpoint's config) and the midpoint sampler, and print
                      max |x_numpy − x_flowgpu| against DIR/samples.npy: the forward pass, the weight
                      layout and the sampler agree when this is at float32 rounding level.
@@ -96,7 +97,7 @@ def box_muller(u1, u2):
 
 
 def normal_source(n, seed, dim=2):
-    """src/cli/toy.ts normalSource(n, seed): the N(0, I) points flowgpu samples from (float32)."""
+    """src/flow/generate.ts hostNormals(2n, seed): the N(0, I) points flowgpu samples from (float32)."""
     u = host_uniforms((seed ^ 0x2545F491) & M32, 2 * n * dim).reshape(n * dim, 2)
     return box_muller(u[:, 0], u[:, 1]).astype(np.float32).reshape(n, dim)
 

@@ -10,7 +10,7 @@ PyTorch (the metrics, flowgpu's source points, safetensors I/O) is imported from
 numpy_train_toy.py, which was run and checked against flowgpu there (bench/peers/README.md), and
 numpy_train_toy.py trains the identical recipe in NumPy. Needs torch ≥ 1.13 and NumPy.
 
-The recipe (flowgpu's defaults, src/cli/toy.ts):
+The recipe (`flowgpu train toy` with --warmup 0, src/cli/train.ts):
   net       nn.Sequential(Linear(3, H), SiLU(), (layers − 1)×[Linear(H, H), SiLU()], Linear(H, 2))
             on torch.cat([x, t[:, None]], 1), PyTorch's default initialisation. The state-dict
             names 0.weight, 0.bias, 2.weight, … are flowgpu's: its model.safetensors loads with
@@ -32,8 +32,8 @@ data-vs-data floor, against the very data draws flowgpu's metrics use: the numbe
 with flowgpu's metrics.json and `flowgpu eval toy`).
 
 --load DIR: loads DIR/model.safetensors (flowgpu's, or this script's) into the Sequential with
-load_state_dict(strict=True), samples from flowgpu's own source points (normalSource(n, seed) of
-src/cli/toy.ts, seed from the checkpoint config) and prints max |x_torch − x_flowgpu| against
+load_state_dict(strict=True), samples from flowgpu's own source points (flow.hostNormals(2n, seed) of
+src/flow/generate.ts, seed from the checkpoint config) and prints max |x_torch − x_flowgpu| against
 DIR/samples.npy, and max |v_torch − v_numpy| of the velocity on a few points (numpy_train_toy.py's
 forward, itself checked against flowgpu), then the metrics of the torch samples.
 

@@ -12,10 +12,11 @@ import { adapterName, finishRun, runTraining, trainerOptions, withGpu } from './
 export const TOY_HELP = `flowgpu train toy [options]
 
   --dataset NAME         ${data.TOY_NAMES.join(' | ')} (default checkerboard)
-  --steps N              training steps (default 3000)
+  --steps N              training steps (default 7000)
   --batch N              batch size (default 512)
-  --lr X                 AdamW learning rate (default 1e-3)
-  --hidden N             hidden width (default 256)
+  --lr X                 AdamW peak learning rate (default 1e-2)
+  --warmup N             linear warm-up steps, then cosine decay to 1% (default 200; 0 = constant lr)
+  --hidden N             hidden width (default 128)
   --layers N             hidden layers (default 3)
   --path NAME            condot | polynomial | cosine | vp (default condot)
   --sigma-min X          CondOT σ_min (default 0)
@@ -23,10 +24,10 @@ export const TOY_HELP = `flowgpu train toy [options]
   --time-m X --time-s X  logit-normal location and scale (default 0, 1)
   --coupling NAME        independent | ot (exact, one read-back per step) | sinkhorn (default independent)
   --time-embedding KIND  raw | sinusoidal (default raw: the net is Linear(3,H), SiLU, …, Linear(H,2))
-  --ema D                EMA decay of the weights used for sampling (default 0.999; 0 = off)
+  --ema D                EMA decay of the weights used for sampling (default 0 = off: the cosine decay
+                         already settles the weights; a slow EMA blurs a short run)
   --weight-decay X       AdamW weight decay (default 0)
   --grad-clip X          clip gradients to this global norm (default off; 0 = off)
-  --warmup N             learning-rate warm-up steps, then cosine decay (default 0 = constant lr)
   --seed N               seed (default 0): same seed, same adapter → same run
   --out DIR              output directory (default runs/toy-<dataset>)
   --resume               continue the run in --out from its checkpoint
@@ -36,7 +37,11 @@ export const TOY_HELP = `flowgpu train toy [options]
   --samples N            points to sample at the end (default 8192)
   --solver NAME          euler | midpoint | heun | rk4 | dopri5 (default midpoint)
   --nfe N                velocity evaluations for the final samples (default 40: midpoint, h = 0.05)
-  --preset standard      the common reference config: 4×512 SiLU, batch 4096, lr 1e-3, 20 000 steps
+  --preset standard      the common reference config: 4×512 SiLU, batch 4096, constant lr 1e-3, EMA 0.999,
+                         20 000 steps (a GPU job)
+
+The defaults draw the checkerboard with sharp-edged cells in about two minutes on 2 CPU cores with
+the software driver (measured: 7000 steps at ≈56 steps/s, sliced W2 0.124 against a floor of 0.115).
 
 Ctrl-C (or SIGTERM) finishes the step, writes a checkpoint and exits with 130; --resume continues.
 `;
@@ -63,9 +68,11 @@ export function toyConfig(argv: string[]): { cfg: ToyConfig; run: RunFlags } {
   const { v, flag } = parse(argv, TOY_OPTIONS, TOY_HELP);
   const standard = v.preset !== undefined;
   if (standard && v.preset !== 'standard') throw new UsageError(`--preset takes 'standard', got '${v.preset}'`);
-  const d = standard ? { steps: 20000, batch: 4096, hidden: 512, layers: 4 } : { steps: 3000, batch: 512, hidden: 256, layers: 3 };
+  const d = standard
+    ? { steps: 20000, batch: 4096, hidden: 512, layers: 4, lr: 1e-3, warmup: 0, ema: 0.999 }
+    : { steps: 7000, batch: 512, hidden: 128, layers: 3, lr: 1e-2, warmup: 200, ema: 0 };
   const dataset = oneOf(v.dataset ?? 'checkerboard', 'dataset', data.TOY_NAMES);
-  const { loop, run } = loopSettings(v, flag, { ...d, lr: 1e-3, gradClip: null, samples: 8192, minBatch: 2, out: join('runs', `toy-${dataset}`) });
+  const { loop, run } = loopSettings(v, flag, { ...d, gradClip: null, samples: 8192, minBatch: 2, out: join('runs', `toy-${dataset}`) });
   const cfg: ToyConfig = {
     kind: 'toy',
     dataset,
