@@ -12,7 +12,7 @@ import { randNormal } from '../src/flow/random.js';
 import { AdamW } from '../src/optim/adamw.js';
 import { EMA } from '../src/optim/ema.js';
 import { VelocityMLP } from '../src/nn/mlp.js';
-import { adapterTraits, planMatmul, setMatmulVariant, type MatmulVariant } from '../src/tensor/matmul.js';
+import { planMatmul, setMatmulVariant, type MatmulVariant } from '../src/tensor/matmul.js';
 import { register, type BenchContext, type KernelCase } from './registry.js';
 
 const { matmulRaw, unaryRaw, binaryRaw, reduceRaw, axpby, mseFusedRaw } = raw;
@@ -102,8 +102,8 @@ for (const v of ['general', 'tiled', 'sg8'] as const) {
     config: { ...cfgOf(s), variant: v },
     quick: v !== 'tiled',
     unavailable: (ctx) => {
-      if (v === 'sg8' && !adapterTraits(ctx.g).subgroup8) return 'needs 8-lane subgroups';
-      if (v === 'tiled' && adapterTraits(ctx.g).cpu && ctx.quick) return 'GPU kernel (slow on a CPU driver; run without --quick)';
+      if (v === 'sg8' && !ctx.g.traits.subgroup8) return 'needs 8-lane subgroups';
+      if (v === 'tiled' && ctx.g.traits.cpu && ctx.quick) return 'GPU kernel (slow on a CPU driver; run without --quick)';
       return null;
     },
     setup: matmulCase(s, v),

@@ -20,7 +20,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { adapterSlug, destroyGpu, formatProfile, initGpu, type Gpu } from '../src/internal.js';
-import { adapterTraits } from '../src/tensor/matmul.js';
 import { measureCpuCeiling, type CpuCeiling } from './cpu.js';
 import { allEntries, type BenchContext, type BenchEntry, type KernelCase, type StepCase } from './registry.js';
 import { stats, Timer, type Stats, type TimerKind } from './timing.js';
@@ -233,7 +232,7 @@ async function main(): Promise<void> {
   const log = (m: string) => console.error(`[bench] ${m}`);
   let ceiling: CpuCeiling | null = null;
   const g: Gpu = await initGpu({ dawnFlags: ['disable-dawn-features=timestamp_quantization'] });
-  const traits = adapterTraits(g);
+  const traits = g.traits;
   if (args.cpu && traits.cpu && entries.some((e) => e.group === 'matmul')) {
     log('measuring NumPy sgemm on this CPU (the ceiling for a software driver)…');
     ceiling = measureCpuCeiling(args.quick ? [256, 512, 1024] : [256, 512, 1024, 2048, 4096]);

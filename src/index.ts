@@ -16,7 +16,8 @@
 import { Gpu, type GpuOptions } from './gpu/runtime.js';
 import { setRuntime, hasRuntime, gpu } from './tensor/tensor.js';
 
-export { Gpu, formatProfile, type GpuOptions, type GpuStats, type ProfileRow } from './gpu/runtime.js';
+export { Gpu, formatProfile, type GpuOptions, type GpuStats, type ProfileRow, type AdapterTraits } from './gpu/runtime.js';
+export type { AdapterDescription } from './gpu/device.js';
 export { FlowGpuError } from './gpu/errors.js';
 export { Tensor, tensor, scalar, zeros, ones, full, empty, tidy, keep, type DType, type Shape } from './tensor/tensor.js';
 export { backward, noGrad, enableGrad, isGradEnabled, param } from './autograd/tape.js';

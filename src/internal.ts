@@ -4,7 +4,7 @@
  * (src/index.ts): names here may change without notice.
  */
 export { initGpu, destroyGpu, ops, nn, optim, flow, data, io, metrics, train } from './index.js';
-export { Gpu, formatProfile, type GpuOptions, type GpuStats, type ProfileRow } from './gpu/runtime.js';
+export { Gpu, formatProfile, type GpuOptions, type GpuStats, type ProfileRow, type AdapterTraits } from './gpu/runtime.js';
 export { FlowGpuError } from './gpu/errors.js';
 export { adapterSlug, type AdapterDescription } from './gpu/device.js';
 export {

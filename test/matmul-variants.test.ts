@@ -15,7 +15,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { raw, tensor, tidy } from '../src/internal.js';
-import { adapterTraits, planMatmul, setMatmulVariant, type MatmulVariant } from '../src/tensor/matmul.js';
+import { planMatmul, setMatmulVariant, type MatmulVariant } from '../src/tensor/matmul.js';
 import { expectClose, Rng, useGpu } from './helpers.js';
 import { EPS, matmulRef, size, UNARY_REF } from './reference.js';
 
@@ -48,7 +48,7 @@ async function check(variant: MatmulVariant, c: Case, rng: Rng): Promise<void> {
   const scale = matmulRef(a.map(Math.abs), sa, b.map(Math.abs), sb, c.ta, c.tb).data.reduce((x, y) => Math.max(x, y), 0);
   const want = ref.map((v, i) => f(v + (bias ? bias[i % c.n] : 0)));
   const plan = planMatmul({ m: c.m, n: c.n, k: c.k, nb, transA: c.ta, transB: c.tb });
-  const expected = variant === 'sg8' && !adapterTraits(env.gpu()).subgroup8 ? 'general' : variant;
+  const expected = variant === 'sg8' && !env.gpu().traits.subgroup8 ? 'general' : variant;
   expect(plan.variant, 'the forced variant applies to this size').toBe(expected);
   const got = await tidy(() =>
     raw.matmulRaw(tensor(a, sa), tensor(b, sb), {

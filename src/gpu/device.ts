@@ -23,6 +23,7 @@ export interface Acquired {
   keepAlive: unknown;
 }
 
+/** The adapter flowgpu found: vendor, architecture, device, backend, features and limits (`Gpu.info`). */
 export interface AdapterDescription {
   vendor: string;
   architecture: string;

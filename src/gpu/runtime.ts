@@ -113,6 +113,14 @@ function sizeClass(bytes: number): number {
   return Math.ceil(bytes / (1 << 20)) * (1 << 20);
 }
 
+/** What `Gpu.traits` reports: the adapter facts kernel choices depend on. */
+export interface AdapterTraits {
+  /** A CPU implementation (software rasteriser or fallback adapter): barriers and workgroup memory are costly. */
+  cpu: boolean;
+  /** Subgroups of exactly 8 lanes (the sg8 matmul's requirement). */
+  subgroup8: boolean;
+}
+
 /**
  * The WebGPU runtime tensors live on: a device with a buffer pool, kernel pipelines, batched
  * dispatch, read-back and profiling; made by `initGpu()`.
@@ -191,6 +199,22 @@ export class Gpu {
 
   hasFeature(f: string): boolean {
     return this.info.features.includes(f);
+  }
+
+  private traitsMemo: AdapterTraits | null = null;
+
+  /**
+   * Facts about the adapter that pick kernel variants: whether it runs on the CPU (lavapipe,
+   * SwiftShader, a fallback adapter) and whether it has 8-lane subgroups. Read once.
+   */
+  get traits(): AdapterTraits {
+    if (this.traitsMemo) return this.traitsMemo;
+    const ai = ((this.device as unknown as { adapterInfo?: Record<string, unknown> }).adapterInfo ?? {}) as Record<string, unknown>;
+    const i = this.info;
+    const dev = `${i.vendor} ${i.device} ${i.architecture} ${i.description}`.toLowerCase();
+    const cpu = ai.isFallbackAdapter === true || i.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|software/.test(dev);
+    const subgroup8 = this.hasFeature('subgroups') && ai.subgroupMinSize === 8 && ai.subgroupMaxSize === 8;
+    return (this.traitsMemo = { cpu, subgroup8 });
   }
 
   // ---------------------------------------------------------------- kernels

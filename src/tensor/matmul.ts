@@ -65,27 +65,6 @@ export function setMatmulVariant(v: MatmulVariant | 'auto'): void {
  */
 const MIN_WORK = 1 << 22;
 
-interface AdapterTraits {
-  cpu: boolean;
-  subgroup8: boolean;
-}
-
-const traitsCache = new WeakMap<Gpu, AdapterTraits>();
-
-/** Whether the adapter runs on the CPU and has 8-lane subgroups (read once per device). */
-export function adapterTraits(g: Gpu): AdapterTraits {
-  let t = traitsCache.get(g);
-  if (t) return t;
-  const ai = ((g.device as unknown as { adapterInfo?: Record<string, unknown> }).adapterInfo ?? {}) as Record<string, unknown>;
-  const dev = `${g.info.vendor} ${g.info.device} ${g.info.architecture} ${g.info.description}`.toLowerCase();
-  const cpu =
-    ai.isFallbackAdapter === true || g.info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|software/.test(dev);
-  const subgroup8 = g.hasFeature('subgroups') && ai.subgroupMinSize === 8 && ai.subgroupMaxSize === 8;
-  t = { cpu, subgroup8 };
-  traitsCache.set(g, t);
-  return t;
-}
-
 function aligned(d: MatmulDims): boolean {
   // vec4 rows for every operand as stored, and whole 8-deep K steps.
   return d.k % 8 === 0 && d.n % 4 === 0 && (!d.transA || d.m % 4 === 0);
@@ -99,7 +78,7 @@ const SKINNY = 16;
 
 export function planMatmul(d: MatmulDims, g: Gpu = gpu()): MatmulPlan {
   const general: MatmulPlan = { variant: 'general', rows: 0, cols: 0, p4: 0 };
-  const tr = adapterTraits(g);
+  const tr = g.traits;
   const skinny = Math.min(d.m, d.n, d.k) <= SKINNY;
   // 8×4 blocks only pay with enough of them to keep every core busy
   const manyBlocks = Math.ceil(d.m / 8) * Math.ceil(d.n / 4) * d.nb >= SKINNY_MIN_BLOCKS;

@@ -5,7 +5,6 @@
  */
 import normSrc from '../../kernels/norm.wgsl';
 import { FlowGpuError } from '../gpu/errors.js';
-import { adapterTraits } from './matmul.js';
 import { fill, kernel, registerKernel } from './primitives.js';
 import { empty, gpu, run, type Shape, type Tensor } from './tensor.js';
 
@@ -15,7 +14,7 @@ type T = Tensor;
 const fmt = (s: Shape) => `[${s.join(', ')}]`;
 
 /** Threads per (sample, group) workgroup: one 8-lane subgroup on CPU drivers, 256 on GPUs (kernels/norm.wgsl). */
-const normWG = () => ({ WG: adapterTraits(gpu()).cpu ? 8 : 256 });
+const normWG = () => ({ WG: gpu().traits.cpu ? 8 : 256 });
 
 /** The uniform block of kernels/norm.wgsl for x [N, C, ...]. */
 function normParams(x: T, groups: number, eps: number) {
