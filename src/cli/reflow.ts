@@ -8,7 +8,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { data, flow, io, metrics, node, train, type nn } from '../node.js';
+import { data, io, metrics, node, train, type nn } from '../node.js';
 import { num, oneOf, optNum, parse, SOLVERS, UsageError } from './args.js';
 import { loadForSampling, loadJudge } from './sample.js';
 import { adapterName, runTraining, trainerOptions, withGpu } from './run.js';
@@ -195,30 +195,14 @@ export async function runReflow(o: ReflowOptions): Promise<ReflowResult> {
     const { history, trainSeconds, cancelled } = await runTraining(trainer, flags, head);
     if (cancelled) return { before: {}, after: {}, teacherReference: {}, loss: history.loss };
 
-    // quality at 1, 2, 4 Euler steps from the same x0, before and after
-    const width = teacher.net.sampleShape.reduce((a, b) => a * b, 1);
-    const source = flow.hostNormals(evalN * width, cfg.seed + 7919, train.REFLOW_NOISE_STREAM);
-    const labels = teacher.net.numClasses ? flow.classLabels(evalN, 'per-class') : null;
-    const run = (net: nn.VelocityNet, s: Partial<flow.GenerateOptions>) => flow.generate(net, { n: evalN, source, labels, ...s }).then((r) => r.x);
-    const before: ReflowResult['before'] = {};
-    const after: ReflowResult['after'] = {};
-    const oneStep: Float32Array[] = [];
-    for (const k of EULER_STEPS) {
-      const x = await run(teacher.net, { solver: 'euler', steps: k, guidance: o.guidance });
-      before[k] = await judge.quality(x, labels);
-      if (k === 1) oneStep.push(x);
-    }
-    await trainer.withSamplingWeights(async () => {
-      for (const k of EULER_STEPS) {
-        const x = await run(student.net, { solver: 'euler', steps: k });
-        after[k] = await judge.quality(x, labels);
-        if (k === 1) oneStep.push(x);
-      }
+    const cmp = await train.compareFewStep(teacher.net, student.net, {
+      n: evalN, seed: cfg.seed + 7919, steps: EULER_STEPS, guidance: o.guidance, reference: { solver: o.teacherSolver, nfe: o.teacherNfe },
+      studentWeights: (fn) => trainer!.withSamplingWeights(fn), quality: judge.quality,
     });
-    const teacherReference = await judge.quality(await run(teacher.net, { solver: o.teacherSolver, nfe: o.teacherNfe, guidance: o.guidance }), labels);
+    const { before, after, reference: teacherReference, labels } = cmp;
 
-    node.writePng(join(o.out, 'before-1step.png'), judge.picture(oneStep[0], labels, 'teacher, 1 Euler step'));
-    node.writePng(join(o.out, 'after-1step.png'), judge.picture(oneStep[1], labels, `after ${what}, 1 Euler step`));
+    node.writePng(join(o.out, 'before-1step.png'), judge.picture(cmp.oneStep.before, labels, 'teacher, 1 Euler step'));
+    node.writePng(join(o.out, 'after-1step.png'), judge.picture(cmp.oneStep.after, labels, `after ${what}, 1 Euler step`));
     node.writePng(join(o.out, 'loss.png'), io.lossPlot(history.loss, { steps: history.lossStep, title: 'reflow loss (straight pairs)' }));
     const result: ReflowResult = { before, after, teacherReference, loss: history.loss };
     const report = { teacher: o.teacher, pairs: o.pairs, pairSeconds, trainSeconds, evalSamples: evalN, eulerSteps: EULER_STEPS, ...result };

@@ -8,4 +8,6 @@ export {
   type TrainerOptions, type DataSource, type TrainBatch, type CouplingName, type RunHooks, type TrainProgress, type TrainResult,
 } from './trainer.js';
 export { encodeRunState, restoreRunState, encodeModelFile, CHECKPOINT_FILE, MODEL_FILE, type History, type TrainingState, type WeightsKind } from './state.js';
-export { reflowPairs, pairSource, reflowTrainer, DISTILL_T, REFLOW_NOISE_STREAM, type ReflowPairs, type ReflowPairOptions, type ReflowTrainOptions } from './reflow.js';
+export {
+  reflowPairs, pairSource, reflowTrainer, compareFewStep, DISTILL_T, REFLOW_NOISE_STREAM, type FewStepOptions, type FewStepReport, type ReflowPairs, type ReflowPairOptions, type ReflowTrainOptions,
+} from './reflow.js';

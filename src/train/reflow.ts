@@ -136,3 +136,58 @@ export function reflowTrainer(student: VelocityNet, pairs: ReflowPairs, o: Reflo
     time: distill ? uniformTime({ tMin: 0, tMax: DISTILL_T }) : undefined,
   });
 }
+
+export interface FewStepOptions<Q> {
+  /** Samples per measurement, from x0 drawn (host, seeded) once for all of them. */
+  n: number;
+  seed: number;
+  /** Euler step counts to compare (default 1, 2, 4). */
+  steps?: readonly number[];
+  /** The teacher's guidance (conditional models; the student is sampled with 1, as it was trained). */
+  guidance?: number;
+  /** The teacher's accurate solver: the reference the pairs came from. */
+  reference: { solver: SolverName; nfe: number };
+  /** Runs `fn` with the student's sampling weights in place (`Trainer.withSamplingWeights`). */
+  studentWeights?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** A quality figure of samples (host, the networks' space) with their labels (per-class for conditional models). */
+  quality(x: Float32Array, labels: Int32Array | null): Promise<Q>;
+}
+
+export interface FewStepReport<Q> {
+  /** Quality at each Euler step count, teacher (before) and student (after), from the same x0. */
+  before: Record<number, Q>;
+  after: Record<number, Q>;
+  /** The teacher with its accurate solver. */
+  reference: Q;
+  /** The one-step samples of both, and the labels of every sample set. */
+  oneStep: { before: Float32Array; after: Float32Array };
+  labels: Int32Array | null;
+}
+
+/** What reflow is judged by: few-step Euler samples of teacher and student from the same x0, scored by `quality`. */
+export async function compareFewStep<Q>(teacher: VelocityNet, student: VelocityNet, o: FewStepOptions<Q>): Promise<FewStepReport<Q>> {
+  const width = teacher.sampleShape.reduce((a, b) => a * b, 1);
+  const source = hostNormals(o.n * width, o.seed, REFLOW_NOISE_STREAM);
+  const labels = teacher.numClasses ? classLabels(o.n, 'per-class', { classes: teacher.numClasses }) : null;
+  const run = (net: VelocityNet, s: { solver: SolverName; steps?: number; nfe?: number; guidance?: number }) =>
+    generate(net, { n: o.n, source, labels, ...s }).then((r) => r.x);
+  const steps = o.steps ?? [1, 2, 4];
+  const before: Record<number, Q> = {};
+  const after: Record<number, Q> = {};
+  const oneStep: FewStepReport<Q>['oneStep'] = { before: new Float32Array(0), after: new Float32Array(0) };
+  for (const k of steps) {
+    const x = await run(teacher, { solver: 'euler', steps: k, guidance: o.guidance });
+    before[k] = await o.quality(x, labels);
+    if (k === 1) oneStep.before = x;
+  }
+  const studentRuns = async () => {
+    for (const k of steps) {
+      const x = await run(student, { solver: 'euler', steps: k });
+      after[k] = await o.quality(x, labels);
+      if (k === 1) oneStep.after = x;
+    }
+  };
+  await (o.studentWeights ? o.studentWeights(studentRuns) : studentRuns());
+  const reference = await o.quality(await run(teacher, { ...o.reference, guidance: o.guidance }), labels);
+  return { before, after, reference, oneStep, labels };
+}
