@@ -137,6 +137,7 @@ export function reflowTrainer(student: VelocityNet, pairs: ReflowPairs, o: Reflo
   });
 }
 
+/** Options of `compareFewStep`: sample count and seed, step counts, guidance, the reference solver and the quality figure. */
 export interface FewStepOptions<Q> {
   /** Samples per measurement, from x0 drawn (host, seeded) once for all of them. */
   n: number;
@@ -153,6 +154,7 @@ export interface FewStepOptions<Q> {
   quality(x: Float32Array, labels: Int32Array | null): Promise<Q>;
 }
 
+/** What `compareFewStep` returns: the quality at each step count before and after, the reference, the one-step samples. */
 export interface FewStepReport<Q> {
   /** Quality at each Euler step count, teacher (before) and student (after), from the same x0. */
   before: Record<number, Q>;
