@@ -113,6 +113,20 @@ describe('safetensors encoding matches the reference implementation byte for byt
   });
 });
 
+describe('decoding from a Node Buffer', () => {
+  it('copies each tensor out of the Buffer\'s pooled memory (Buffer.slice is a view)', () => {
+    const bytes = encodeSafetensors([
+      { name: 'a', dtype: 'F32', shape: [3], data: f32(1, 2, 3) },
+      { name: 'b', dtype: 'F32', shape: [2], data: f32(4, 5) },
+    ]);
+    // a small Buffer.from lives at an offset inside Node's shared pool
+    const buf = Buffer.from(bytes);
+    const file = decodeSafetensors(buf);
+    expect([...file.tensors[0].data]).toEqual([1, 2, 3]);
+    expect([...file.tensors[1].data]).toEqual([4, 5]);
+  });
+});
+
 describe('decoding corrupt files gives a clear error', () => {
   const good = encodeSafetensors(
     [

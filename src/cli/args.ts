@@ -55,7 +55,7 @@ export const SOLVERS = ['euler', 'midpoint', 'heun', 'rk4', 'dopri5'] as const;
 export const LOOP_OPTIONS = {
   steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, hidden: { type: 'string' }, layers: { type: 'string' },
   warmup: { type: 'string' }, 'weight-decay': { type: 'string' }, 'grad-clip': { type: 'string' }, ema: { type: 'string' },
-  seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, 'log-every': { type: 'string' },
+  seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, force: { type: 'boolean' }, 'log-every': { type: 'string' },
   'ckpt-every': { type: 'string' }, samples: { type: 'string' }, solver: { type: 'string' }, nfe: { type: 'string' },
   profile: { type: 'boolean' },
 } as const;
@@ -77,6 +77,8 @@ export interface LoopSettings {
 export interface RunFlags {
   out: string;
   resume: boolean;
+  /** Replace the run in --out (otherwise a directory holding one is refused without --resume). */
+  force: boolean;
   ckptEvery: number;
   profile: boolean;
   samples: number;
@@ -85,11 +87,16 @@ export interface RunFlags {
 }
 
 /** Reads LOOP_OPTIONS' values with a command's defaults. --grad-clip 0 turns clipping off. */
+/** The lines every training command's --help has about its run directory. */
+export const RUN_DIR_HELP = `  --resume               continue the run in --out from its checkpoint
+  --force                replace the run in --out (without it, a directory that holds a run is refused)`;
+
 export function loopSettings(
   v: Record<string, string | undefined>,
   flag: (k: string) => boolean,
   d: { steps: number; batch: number; lr: number; gradClip: number | null; samples: number; minBatch?: number; out: string; nfe?: number; warmup?: number; ema?: number },
 ): { loop: LoopSettings; run: RunFlags } {
+  if (flag('resume') && flag('force')) throw new UsageError('give --resume (continue the run) or --force (replace it), not both');
   const logEvery = num(v['log-every'] ?? 50, 'log-every', { int: true, min: 1 });
   const ckptEvery = num(v['ckpt-every'] ?? 500, 'ckpt-every', { int: true, min: 1 });
   if (ckptEvery % logEvery !== 0) throw new UsageError(`--ckpt-every (${ckptEvery}) must be a multiple of --log-every (${logEvery}) so a resumed run logs the same windows`);
@@ -109,6 +116,7 @@ export function loopSettings(
     run: {
       out: v.out ?? d.out,
       resume: flag('resume'),
+      force: flag('force'),
       ckptEvery,
       profile: flag('profile'),
       samples: num(v.samples ?? d.samples, 'samples', { int: true, min: 1 }),

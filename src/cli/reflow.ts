@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { data, io, metrics, node, train, type nn } from '../node.js';
 import { num, oneOf, optNum, parse, SOLVERS, UsageError } from './args.js';
 import { loadForSampling, loadJudge } from './sample.js';
-import { adapterName, runTraining, trainerOptions, withGpu } from './run.js';
+import { adapterName, openRunDir, runTraining, trainerOptions, withGpu } from './run.js';
 
 export const REFLOW_HELP = `flowgpu reflow CKPT [options]     (CKPT: a trained run directory or its model.safetensors)
 
@@ -31,6 +31,7 @@ export const REFLOW_HELP = `flowgpu reflow CKPT [options]     (CKPT: a trained r
   --cache DIR            MNIST: where eval's classifier is cached
   --out DIR              output directory (default <teacher dir>-reflow)
   --resume               continue the run in --out (the pairs are drawn again, identically)
+  --force                replace the run in --out (without it, a directory that holds a run is refused)
   --log-every K          read the loss back every K steps (default 50)
   --ckpt-every N         checkpoint every N steps (default 500)
 
@@ -53,6 +54,7 @@ const REFLOW_OPTIONS = {
   cache: { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'boolean' },
+  force: { type: 'boolean' },
   distill: { type: 'boolean' },
   'log-every': { type: 'string' },
   'ckpt-every': { type: 'string' },
@@ -64,6 +66,7 @@ export interface ReflowOptions {
   teacher: string;
   out: string;
   resume: boolean;
+  force: boolean;
   ckptEvery: number;
   evalN?: number;
   cacheDir?: string;
@@ -90,6 +93,7 @@ export function reflowOptions(argv: string[]): ReflowOptions {
     teacher,
     out: v.out ?? `${dir.replace(/\/+$/, '')}-reflow`,
     resume: flag('resume'),
+    force: flag('force'),
     ckptEvery,
     evalN: optNum(v['eval-n'], 'eval-n', { int: true, min: 10 }),
     cacheDir: v.cache,
@@ -182,13 +186,14 @@ export async function runReflow(o: ReflowOptions): Promise<ReflowResult> {
   if (cfg.batch > o.pairs) throw new UsageError(`--batch (${cfg.batch}) exceeds --pairs (${o.pairs})`);
   if (teacher.net.numClasses && evalN % 10 !== 0) throw new UsageError(`--eval-n must be a multiple of 10 for a conditional model (the same number of each digit), got ${evalN}`);
   const judge = judgeOf(teacher.net, tcfg, o, evalN);
+  const flags = { out: o.out, resume: o.resume, force: o.force, ckptEvery: o.ckptEvery, profile: false, samples: evalN, solver: o.teacherSolver, nfe: o.teacherNfe };
+  const release = openRunDir(flags);
   let trainer: train.Trainer | null = null;
   try {
     const t0 = Date.now();
     process.stderr.write(`flowgpu reflow: solving the teacher's ODE for ${o.pairs} pairs (${o.teacherSolver}, ${o.teacherNfe} NFE)…\n`);
     const pairs = await train.reflowPairs(teacher.net, { pairs: o.pairs, solver: o.teacherSolver, nfe: o.teacherNfe, guidance: o.guidance, seed: cfg.seed });
     const pairSeconds = (Date.now() - t0) / 1000;
-    const flags = { out: o.out, resume: o.resume, ckptEvery: o.ckptEvery, profile: false, samples: evalN, solver: o.teacherSolver, nfe: o.teacherNfe };
     trainer = train.reflowTrainer(student.net, pairs, { ...trainerOptions(cfg, flags), batch: cfg.batch, distill: o.distill, config: cfg });
     const what = o.distill ? 'distillation' : 'reflow';
     const head = `flowgpu reflow${o.distill ? ' --distill (one-step distillation)' : ''}: ${student.net.module.parameterCount()} parameters, ${o.pairs} pairs, batch ${cfg.batch}, ${cfg.steps} steps on ${await adapterName()}`;
@@ -215,6 +220,7 @@ export async function runReflow(o: ReflowOptions): Promise<ReflowResult> {
     ].join('\n') + '\n');
     return result;
   } finally {
+    release();
     trainer?.dispose();
     judge.dispose();
     student.net.module.dispose();

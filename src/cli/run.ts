@@ -3,7 +3,7 @@
  * checkpoint, checkpoints written atomically), the progress bar, --profile's table, Ctrl-C (finish
  * the step, write a checkpoint, say how to resume), and the files every run ends with.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { destroyGpu, formatProfile, initGpu, io, node, train, type Gpu } from '../node.js';
 import { UsageError, type RunFlags } from './args.js';
@@ -30,11 +30,27 @@ export async function adapterName(): Promise<string> {
 }
 
 /**
+ * Makes --out this command's: refuses a directory that holds a run unless --resume or --force
+ * (explicit, like git: a numbered fresh directory would leave the user guessing where the run
+ * went), takes its lock (a second writer is refused, naming its PID; a dead one's lock is taken
+ * over) and removes temporary files that killed writers left. Returns the lock's release.
+ */
+export function openRunDir(f: RunFlags): () => void {
+  const held = [train.CHECKPOINT_FILE, train.MODEL_FILE].filter((n) => existsSync(join(f.out, n)));
+  if (!f.resume && !f.force && held.length) {
+    throw new UsageError(`${f.out} already holds a run (${held.join(', ')}): continue it with --resume, replace it with --force, or choose another --out`);
+  }
+  const lock = node.lockRunDir(f.out);
+  if (lock.tookOverFrom !== null) process.stderr.write(`took over the lock of ${f.out} from process ${lock.tookOverFrom}, which is gone\n`);
+  if (lock.removedTemp) process.stderr.write(`removed ${lock.removedTemp} temporary file(s) that an interrupted write left in ${f.out}\n`);
+  return lock.release;
+}
+
+/**
  * Trains to the end (or to Ctrl-C) with the run directory's files: restores the checkpoint with
  * --resume, writes one every --ckpt-every steps and at the end.
  */
 export async function runTraining(trainer: train.Trainer, f: RunFlags, header: string): Promise<train.TrainResult> {
-  mkdirSync(f.out, { recursive: true });
   const ckpt = join(f.out, train.CHECKPOINT_FILE);
   if (f.resume) {
     if (!existsSync(ckpt)) throw new UsageError(`--resume: no ${train.CHECKPOINT_FILE} in ${f.out} (start without --resume, or point --out at the run to continue)`);

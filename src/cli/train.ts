@@ -6,8 +6,8 @@
  */
 import { join } from 'node:path';
 import { data, flow, io, metrics, nn, node, noGrad, tensor, train } from '../node.js';
-import { LOOP_OPTIONS, loopSettings, num, oneOf, parse, UsageError, type LoopSettings, type RunFlags } from './args.js';
-import { adapterName, finishRun, runTraining, trainerOptions, withGpu } from './run.js';
+import { LOOP_OPTIONS, RUN_DIR_HELP, loopSettings, num, oneOf, parse, UsageError, type LoopSettings, type RunFlags } from './args.js';
+import { adapterName, finishRun, openRunDir, runTraining, trainerOptions, withGpu } from './run.js';
 
 export const TOY_HELP = `flowgpu train toy [options]
 
@@ -30,7 +30,7 @@ export const TOY_HELP = `flowgpu train toy [options]
   --grad-clip X          clip gradients to this global norm (default off; 0 = off)
   --seed N               seed (default 0): same seed, same adapter → same run
   --out DIR              output directory (default runs/toy-<dataset>)
-  --resume               continue the run in --out from its checkpoint
+${RUN_DIR_HELP}
   --log-every K          read the loss back every K steps (default 50)
   --ckpt-every N         checkpoint every N steps, a multiple of --log-every (default 500)
   --profile              time every kernel of 10 steps on the GPU and print where a step's time goes
@@ -96,6 +96,7 @@ export function toyConfig(argv: string[]): { cfg: ToyConfig; run: RunFlags } {
 
 /** Trains, samples and writes the run's files (the GPU must be up). */
 export async function runToy({ cfg, run }: ReturnType<typeof toyConfig>): Promise<{ history: train.History; quality: metrics.QualityReport | null }> {
+  const release = openRunDir(run);
   const net = nn.buildNet({ arch: 'mlp', model: cfg.model }, cfg.seed);
   const trainer = new train.Trainer({
     ...trainerOptions(cfg, run),
@@ -131,6 +132,7 @@ export async function runToy({ cfg, run }: ReturnType<typeof toyConfig>): Promis
   } finally {
     trainer.dispose();
     net.module.dispose();
+    release();
   }
 }
 
@@ -152,7 +154,7 @@ export const MNIST_HELP = `flowgpu train mnist [options]
   --limit N              train on the first N training images only (default all 60 000)
   --seed N               seed (default 0): same seed, same adapter → same run
   --out DIR              output directory (default runs/mnist-<size>-<model>[-cond])
-  --resume               continue the run in --out from its checkpoint
+${RUN_DIR_HELP}
   --log-every K          read the loss back every K steps (default 50)
   --ckpt-every N         checkpoint every N steps, a multiple of --log-every (default 500)
   --profile              time every kernel of 10 steps on the GPU and print where a step's time goes
@@ -220,6 +222,7 @@ export function mnistConfig(argv: string[]): { cfg: MnistConfig; run: RunFlags; 
 
 /** Trains, samples and writes the run's files (the GPU must be up). */
 export async function runMnist({ cfg, run, guidance }: ReturnType<typeof mnistConfig>): Promise<{ history: train.History; pixels: Float32Array | null; labels: Int32Array | null }> {
+  const release = openRunDir(run);
   const images = new data.MnistDataset(node.readMnist('train'), { size: cfg.size, limit: cfg.limit ?? undefined });
   const net = nn.buildNet(nn.netSpecOf(cfg)!, cfg.seed);
   const trainer = new train.Trainer({
@@ -248,6 +251,7 @@ export async function runMnist({ cfg, run, guidance }: ReturnType<typeof mnistCo
   } finally {
     trainer.dispose(); // and the dataset, through its data source
     net.module.dispose();
+    release();
   }
 }
 

@@ -100,6 +100,13 @@ export async function generate(net: Pick<VelocityNet, 'forward' | 'sampleShape' 
       const res = await noGrad(() => sample(v, x0, { solver: o.solver ?? 'midpoint', nfe: o.steps === undefined ? o.nfe ?? 40 : undefined, steps: o.steps, rtol: o.rtol, atol: o.atol }));
       const x = await res.x.f32();
       res.x.dispose();
+      const bad = nonFiniteRows(x, width, at);
+      if (bad.length) {
+        throw new FlowGpuError(
+          `generate: ${bad.length > 5 ? `${bad.length}+ samples` : `sample${bad.length > 1 ? 's' : ''} ${bad.join(', ')}`} went non-finite ` +
+            `(NaN or ±∞; first: ${bad[0]}): the network or the solver diverged — check the weights, or use more steps / dopri5`,
+        );
+      }
       out.set(x, at * width);
       nfe = res.nfe;
       o.onChunk?.(x, at, m);
@@ -144,4 +151,16 @@ export function hostNormals(count: number, seed: number, stream = 0x2545f491): F
   const v = new Float32Array(count);
   for (let i = 0; i < v.length; i++) v[i] = rng.normal();
   return v;
+}
+
+/** Indices (offset by `first`) of the rows of `x` [rows·width] with a NaN or an infinity, at most 6. */
+export function nonFiniteRows(x: ArrayLike<number>, width: number, first = 0): number[] {
+  const rows: number[] = [];
+  for (let i = 0; i < x.length && rows.length < 6; i++) {
+    if (!Number.isFinite(x[i])) {
+      rows.push(first + Math.floor(i / width));
+      i = (Math.floor(i / width) + 1) * width - 1;
+    }
+  }
+  return rows;
 }

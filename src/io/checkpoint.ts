@@ -36,6 +36,23 @@ export async function moduleTensors(module: Module, prefix = ''): Promise<NamedT
 }
 
 /**
+ * Throws when a stored f32 tensor holds a NaN or an infinity, naming the tensor and the first bad
+ * element: weights like that would sample NaNs without a word.
+ */
+export function checkFiniteTensor(t: NamedTensor, where?: string): void {
+  if (t.dtype !== 'F32') return;
+  const d = t.data as Float32Array;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i])) {
+      throw new FlowGpuError(
+        `${where ? `${where}: ` : ''}tensor '${t.name}' holds ${d[i]} at element ${i} (of ${d.length}): the weights are corrupt or the run ` +
+          'diverged before this was saved; use an earlier checkpoint',
+      );
+    }
+  }
+}
+
+/**
  * Uploads the file's tensors into existing GPU tensors of the same names and shapes (parameters,
  * optimiser moments, EMA copies). Everything is checked first; nothing is written on a mismatch.
  */
@@ -46,6 +63,7 @@ export function uploadTensors(targets: Iterable<readonly [string, Tensor]>, file
     list.map(([n, t]) => [n, t.shape, t.dtype === 'f32' ? 'F32' : 'I32'] as const),
     opts,
   );
+  for (const t of found) checkFiniteTensor(t, opts.where);
   const g = gpu();
   list.forEach(([, t], i) => {
     if (t.size) g.upload(t.pooled, t.offset * 4, found[i].data);

@@ -9,7 +9,7 @@
 import { FlowGpuError } from '../gpu/errors.js';
 import { buildNet, netSpecOf, type VelocityNet } from '../nn/registry.js';
 import { gpu } from '../tensor/tensor.js';
-import { decodeCheckpoint, uploadTensors, type DecodedCheckpoint } from './checkpoint.js';
+import { checkFiniteTensor, decodeCheckpoint, uploadTensors, type DecodedCheckpoint } from './checkpoint.js';
 import { matchTensors } from './safetensors.js';
 
 /**
@@ -75,6 +75,7 @@ export function loadModel(src: Uint8Array | DecodedCheckpoint, o: LoadModelOptio
 function loadFlatAverage(net: VelocityNet, ck: DecodedCheckpoint, where: string): void {
   const { offsets, size } = net.module.flatLayout();
   const [shadow] = matchTensors(ck, [['ema.shadow', [size]]], { allowExtra: true, what: 'the network in its config', where });
+  checkFiniteTensor(shadow, where);
   const all = shadow.data as Float32Array;
   const g = gpu();
   for (const [name, t] of net.module.namedParameters()) {

@@ -7,7 +7,7 @@
  * destination, and the directory is fsync'ed (best effort) so the rename itself is durable. A
  * crash leaves either the old file or the new one, never a torn one.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, mkdirSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { FlowGpuError } from '../gpu/errors.js';
@@ -126,4 +126,72 @@ export function loadModelFile(pathOrDir: string, o: Omit<LoadModelOptions, 'wher
 /** s.npy → s.labels.npy: where the class labels of a samples file live (DESIGN.md). */
 export function labelsPath(npy: string): string {
   return npy.endsWith('.npy') ? npy.slice(0, -4) + '.labels.npy' : npy + '.labels.npy';
+}
+
+/** Whether a process with this PID exists (EPERM: it exists but belongs to another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export const LOCK_FILE = '.flowgpu.lock';
+
+/**
+ * Makes `dir` (creating it) this process's to write: a lock file holding our PID, created
+ * exclusively. A lock whose process is gone is taken over (`tookOverFrom` names it); a live one is
+ * an error naming its PID. Also removes temporary files that atomic writes of dead processes left.
+ * Call `release()` when done (the lock file is removed).
+ */
+export function lockRunDir(dir: string): { release(): void; tookOverFrom: number | null; removedTemp: number } {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'it (or a folder above it) is a file, not a directory' : (e as Error).message;
+    throw new FlowGpuError(`cannot use ${dir} as the output directory: ${why}`);
+  }
+  const path = join(dir, LOCK_FILE);
+  let tookOverFrom: number | null = null;
+  for (;;) {
+    let fd = -1;
+    try {
+      fd = openSync(path, 'wx', 0o644);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if (fd >= 0) closeSync(fd);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new FlowGpuError(`cannot write to ${dir}: ${(e as Error).message}`);
+    }
+    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+      throw new FlowGpuError(`${dir} is being written by another flowgpu process (PID ${pid}): wait for it to finish or stop it, or choose another output directory`);
+    }
+    if (tookOverFrom !== null) throw new FlowGpuError(`${dir}: could not take over the stale lock ${path}; remove it by hand`);
+    unlinkSync(path);
+    tookOverFrom = Number.isInteger(pid) ? pid : -1;
+  }
+  let removedTemp = 0;
+  for (const f of readdirSync(dir)) {
+    const m = /^\..+\.(\d+)\.[0-9a-z]+\.tmp$/.exec(f);
+    if (m && !processAlive(Number(m[1]))) {
+      unlinkSync(join(dir, f));
+      removedTemp++;
+    }
+  }
+  return {
+    tookOverFrom,
+    removedTemp,
+    release: () => {
+      try {
+        if (Number.parseInt(readFileSync(path, 'utf8'), 10) === process.pid) unlinkSync(path);
+      } catch {
+        /* already gone */
+      }
+    },
+  };
 }

@@ -201,7 +201,8 @@ export function decodeSafetensors(bytes: Uint8Array, where?: string): Safetensor
     if (t.dtype !== 'F32' && t.dtype !== 'I32') {
       throw err(where, `tensor '${t.name}' has dtype ${t.dtype}; flowgpu reads F32 and I32 (in PyTorch, save with tensor.float())`);
     }
-    const copy = bytes.slice(base + t.begin, base + t.end);
+    // Uint8Array's slice copies; a Node Buffer's own slice() is a view into its (pooled) memory
+    const copy = Uint8Array.prototype.slice.call(bytes, base + t.begin, base + t.end);
     const data = t.dtype === 'F32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer);
     tensors.push({ name: t.name, dtype: t.dtype, shape: t.shape, data });
   }

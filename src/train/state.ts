@@ -14,7 +14,7 @@
  * IndexedDB or a download in a browser, or anywhere else.
  */
 import { FlowGpuError } from '../gpu/errors.js';
-import { decodeCheckpoint, encodeCheckpoint, readTensors, uploadTensors, type DecodedCheckpoint } from '../io/checkpoint.js';
+import { checkFiniteTensor, decodeCheckpoint, encodeCheckpoint, readTensors, uploadTensors, type DecodedCheckpoint } from '../io/checkpoint.js';
 import { configDifference, matchTensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import type { AdamW } from '../optim/adamw.js';
@@ -102,7 +102,11 @@ export function restoreRunState(
   if (!st || typeof st.step !== 'number' || !st.history || typeof st.optimizerStep !== 'number') {
     throw new FlowGpuError(`${where} has no training state: it is a model file, not a checkpoint (resume from ${CHECKPOINT_FILE})`);
   }
-  const flat = (name: string, n: number) => matchTensors(ck, [[name, [n]]], { allowExtra: true, what: 'the training state', where })[0].data as Float32Array;
+  const flat = (name: string, n: number) => {
+    const [t] = matchTensors(ck, [[name, [n]]], { allowExtra: true, what: 'the training state', where });
+    checkFiniteTensor(t, where);
+    return t.data as Float32Array;
+  };
   const m = flat('optimizer.exp_avg', o.opt.m.size);
   const v = flat('optimizer.exp_avg_sq', o.opt.m.size);
   const shadow = o.ema ? flat('ema.shadow', o.ema.size) : null;

@@ -1,0 +1,109 @@
+// Runs that never lose work (issue 15): guarded output directories, the run lock, a real Ctrl-C
+// that checkpoints and resumes to the same result, a resume past the asked steps, non-finite
+// weights and samples named, --out that cannot be a directory.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runToy, toyConfig } from '../src/cli/train.js';
+import { affine, decodeCheckpoint, encodeCheckpoint, flow, type Tensor } from '../src/internal.js';
+import { LOCK_FILE, loadModelFile } from '../src/io/node-files.js';
+import { useGpu } from './helpers.js';
+
+useGpu();
+
+const tiny = ['--hidden', '16', '--layers', '2', '--batch', '64', '--log-every', '5', '--ckpt-every', '10', '--samples', '64', '--nfe', '4'];
+const cli = join(process.cwd(), 'dist/node/cli.js');
+const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
+const md5 = (f: string) => createHash('md5').update(readFileSync(f)).digest('hex');
+/** The PID of a process that has exited (a lock or temp file naming it is stale). */
+const deadPid = () => spawnSync(process.execPath, ['-e', '0']).pid!;
+
+describe('output directories', () => {
+  it('refuse a directory that holds a run unless --resume or --force', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fg-g-'));
+    await runToy(toyConfig([...tiny, '--steps', '5', '--out', dir]));
+    await expect(runToy(toyConfig([...tiny, '--steps', '5', '--out', dir]))).rejects.toThrow(/already holds a run.*--resume.*--force/);
+    await runToy(toyConfig([...tiny, '--steps', '5', '--out', dir, '--force']));
+    expect(() => toyConfig([...tiny, '--resume', '--force'])).toThrow(/not both/);
+    // a resume past the steps asked for is a message, not a RangeError
+    await expect(runToy(toyConfig([...tiny, '--steps', '3', '--out', dir, '--resume']))).rejects.toThrow(/step 5, past the 3 steps/);
+  });
+
+  it('are locked: a live writer is named, a dead one\'s lock and temp files are taken over', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fg-l-'));
+    const sleeper = spawn('sleep', ['30']);
+    try {
+      writeFileSync(join(dir, LOCK_FILE), `${sleeper.pid}\n`);
+      await expect(runToy(toyConfig([...tiny, '--steps', '5', '--out', dir]))).rejects.toThrow(new RegExp(`another flowgpu process \\(PID ${sleeper.pid}\\)`));
+    } finally {
+      sleeper.kill();
+    }
+    const dead = deadPid();
+    writeFileSync(join(dir, LOCK_FILE), `${dead}\n`);
+    writeFileSync(join(dir, `.checkpoint.safetensors.${dead}.abc123.tmp`), 'torn');
+    await runToy(toyConfig([...tiny, '--steps', '5', '--out', dir]));
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp') || f === LOCK_FILE)).toEqual([]);
+  });
+
+  it('--out that is a file gets a message', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'fg-f-')), 'plain');
+    writeFileSync(file, 'x');
+    await expect(runToy(toyConfig([...tiny, '--steps', '5', '--out', file]))).rejects.toThrow(/is a file, not a directory/);
+    await expect(runToy(toyConfig([...tiny, '--steps', '5', '--out', join(file, 'below')]))).rejects.toThrow(/is a file, not a directory/);
+  });
+});
+
+describe('non-finite numbers never pass silently', () => {
+  it('loading weights with a NaN names the tensor', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fg-nan-'));
+    await runToy(toyConfig([...tiny, '--steps', '5', '--out', dir]));
+    const path = join(dir, 'model.safetensors');
+    const ck = decodeCheckpoint(readFileSync(path)); // a Node Buffer, as users pass it
+    const tensors = ck.tensors.map((x) => ({ ...x, data: Float32Array.from(x.data) }));
+    tensors.find((x) => x.name === '2.weight')!.data[7] = NaN;
+    writeFileSync(path, encodeCheckpoint({ tensors, config: ck.config, trainingState: ck.trainingState }));
+    expect(() => loadModelFile(dir)).toThrow(/tensor '2\.weight' holds NaN at element 7/);
+  });
+
+  it('generate names the samples that went non-finite', async () => {
+    const net = { sampleShape: [2], numClasses: 0, sampleChunk: Infinity, forward: (x: Tensor) => affine(x, Number.POSITIVE_INFINITY) };
+    await expect(flow.generate(net, { n: 3, solver: 'euler', steps: 2 })).rejects.toThrow(/samples 0, 1, 2 went non-finite/);
+  });
+});
+
+describe('Ctrl-C and a second writer, with the real command', () => {
+  const args = (out: string) => [cli, 'train', 'toy', '--dataset', 'moons', '--hidden', '16', '--layers', '2', '--batch', '64', '--steps', '4000',
+    '--log-every', '10', '--ckpt-every', '100', '--samples', '256', '--nfe', '4', '--out', out];
+  const run = (argv: string[]) => spawnSync(process.execPath, argv, { env, encoding: 'utf8', timeout: 300_000 });
+
+  it('SIGINT checkpoints and exits 130; --resume ends with the samples of an uninterrupted run; a second writer is refused', async () => {
+    expect(existsSync(cli), 'dist/ is missing: run npm run build').toBe(true);
+    const a = mkdtempSync(join(tmpdir(), 'fg-sig-'));
+    const child = spawn(process.execPath, args(a), { env });
+    let err = '';
+    child.stderr.on('data', (d) => (err += String(d)));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    // wait until it trains (the lock and a first checkpoint exist), then try a second writer
+    for (let i = 0; i < 600 && !existsSync(join(a, 'checkpoint.safetensors')); i++) await new Promise((r) => setTimeout(r, 100));
+    const second = run([...args(a), '--resume']);
+    expect(second.status).toBe(2);
+    expect(second.stderr).toMatch(new RegExp(`being written by another flowgpu process \\(PID ${child.pid}\\)`));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(err).toMatch(/stopped at step (\d+) of 4000; the checkpoint is in .*--resume/);
+    const stoppedAt = Number(/stopped at step (\d+)/.exec(err)![1]);
+    expect(stoppedAt).toBeLessThan(4000);
+    expect(existsSync(join(a, 'model.safetensors'))).toBe(false);
+    const resumed = run([...args(a), '--resume']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(new RegExp(`resumed .* at step ${stoppedAt}`));
+    const b = mkdtempSync(join(tmpdir(), 'fg-sig-'));
+    const whole = run(args(b));
+    expect(whole.status, whole.stderr).toBe(0);
+    // every step is a function of (seed, step): the interrupted run ends on the same weights
+    expect(md5(join(a, 'samples.npy'))).toBe(md5(join(b, 'samples.npy')));
+  });
+});
