@@ -138,6 +138,7 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** The lock file's name inside a run directory (it holds the writer's PID). */
 export const LOCK_FILE = '.flowgpu.lock';
 
 /**
