@@ -107,3 +107,48 @@ describe('Ctrl-C and a second writer, with the real command', () => {
     expect(md5(join(a, 'samples.npy'))).toBe(md5(join(b, 'samples.npy')));
   });
 });
+
+describe('a lost device', () => {
+  // In a process of its own (the tests share one device): the library's Trainer with the Node file
+  // helpers, as an application would run it; the device is destroyed under it after step 15.
+  const script = `
+    import { initGpu, destroyGpu, nn, data, train, node } from ${JSON.stringify(join(process.cwd(), 'dist/node/index.js'))};
+    const [dir, mode] = process.argv.slice(2);
+    const g = await initGpu();
+    const t = new train.Trainer({ net: nn.buildNet(nn.mlpSpec({ dim: 2, hidden: 16, hiddenLayers: 2 }), 1),
+      data: data.toyBatches('moons', 64, 1), steps: 40, logEvery: 5, checkpointEvery: 10, seed: 1, ema: 0.9 });
+    const ckpt = dir + '/' + train.CHECKPOINT_FILE;
+    if (mode === 'resume') t.restore(node.readCheckpoint(ckpt));
+    try {
+      await t.run({
+        onCheckpoint: ({ bytes }) => node.writeFileAtomic(ckpt, bytes),
+        onProgress: (p) => { if (mode === 'lose' && p.step === 15) g.device.destroy(); },
+      });
+      console.log(JSON.stringify({ ok: true, loss: t.history.loss }));
+    } catch (e) {
+      console.log(JSON.stringify({ ok: false, name: e.name, message: e.message, step: t.step, last: t.lastCheckpointStep }));
+    }
+    destroyGpu();
+  `;
+  const go = (dir: string, mode: string) => {
+    const file = join(dir, 'app.mjs');
+    writeFileSync(file, script);
+    const r = spawnSync(process.execPath, [file, dir, mode], { env, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  };
+
+  it('ends the run with a clear error, keeps the last checkpoint, and --resume continues to the uninterrupted result', () => {
+    const a = mkdtempSync(join(tmpdir(), 'fg-lost-'));
+    const lost = go(a, 'lose');
+    expect(lost.ok).toBe(false);
+    expect(lost.name).toBe('FlowGpuError');
+    expect(lost.message).toMatch(/GPU device lost/);
+    expect(lost.message).not.toMatch(/out of memory/);
+    expect(lost.last).toBe(10);
+    const resumed = go(a, 'resume');
+    const whole = go(mkdtempSync(join(tmpdir(), 'fg-lost-')), 'plain');
+    expect(resumed.ok && whole.ok).toBe(true);
+    expect(resumed.loss).toEqual(whole.loss);
+  });
+});

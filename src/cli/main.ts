@@ -35,7 +35,7 @@ main(process.argv.slice(2).filter((a) => a !== '--debug')).then(
       process.stdout.write(err.message);
       process.exit(0);
     }
-    if (debug) process.stderr.write(`${err?.stack ?? String(e)}\n`);
+    if (debug) process.stderr.write(`${err?.stack ?? String(e)}\n${err?.cause instanceof Error ? `caused by: ${err.cause.stack}\n` : ''}`);
     if (e instanceof FlowGpuError || err?.name === 'UsageError') {
       process.stderr.write(`flowgpu: ${err.message}\n`);
       process.exit(2);

@@ -5,7 +5,7 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { destroyGpu, formatProfile, initGpu, io, node, train, type Gpu } from '../node.js';
+import { destroyGpu, FlowGpuError, formatProfile, initGpu, io, node, train, type Gpu } from '../node.js';
 import { UsageError, type RunFlags } from './args.js';
 import { Progress } from './progress.js';
 
@@ -76,7 +76,10 @@ export async function runTraining(trainer: train.Trainer, f: RunFlags, header: s
     });
   } catch (e) {
     if (e instanceof train.TrainingDiverged) throw new UsageError(`${e.message} (${ckpt})`);
-    throw e;
+    const last = trainer.lastCheckpointStep;
+    const where = last === null ? 'no checkpoint was written yet' : `the checkpoint of step ${last} in ${ckpt} is intact: continue with the same command and --resume`;
+    const msg = `training stopped at step ${trainer.step}: ${(e as Error).message} — ${where}`;
+    throw e instanceof FlowGpuError ? new FlowGpuError(msg) : new Error(msg, { cause: e });
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }

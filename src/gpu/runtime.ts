@@ -297,7 +297,8 @@ export class Gpu {
     const live = this.stats.bytesLive;
     this.errorChecks.push(
       this.device.popErrorScope().then((e) => {
-        if (e) {
+        if (e && !this.lostInfo) {
+          // (after a device loss allocations may fail too: that is reported as the loss, not as memory)
           this.asyncError ??= new FlowGpuError(
             `GPU out of memory allocating ${cls} bytes (${live} bytes already live in ` +
               `${this.stats.buffersLive} buffers): use a smaller batch or model. (${e.message})`,

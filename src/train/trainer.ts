@@ -204,6 +204,11 @@ export class Trainer {
     this.lrAt = (s) => learningRate(sched, s);
   }
 
+  /** The step of the last checkpoint emitted or restored (null: none yet). */
+  get lastCheckpointStep(): number | null {
+    return this.lastCheckpoint;
+  }
+
   /** Restores a checkpoint written by this trainer's `onCheckpoint` (same config, except `mayDiffer`). */
   restore(checkpoint: Uint8Array | DecodedCheckpoint, where?: string): void {
     const st = restoreRunState(checkpoint, { config: this.config, model: this.net.module, opt: this.opt, ema: this.ema, mayDiffer: this.o.mayDiffer ?? ['steps'], where });
