@@ -48,6 +48,13 @@ describe('output directories', () => {
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp') || f === LOCK_FILE)).toEqual([]);
   });
 
+  it('checks what it can before training: a --samples that cannot fit, an absurd --hidden', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'fg-pre-')), 'run');
+    await expect(runToy(toyConfig([...tiny, '--steps', '5', '--samples', '100000000', '--out', dir]))).rejects.toThrow(/--samples 100000000 needs .* use --samples ≤ \d+/);
+    await expect(runToy(toyConfig([...tiny, '--hidden', '60000', '--steps', '5', '--out', dir]))).rejects.toThrow(/would have about 3\.60e\+9 parameters; this adapter holds at most/);
+    expect(existsSync(dir)).toBe(false); // nothing was created
+  });
+
   it('--out that is a file gets a message', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'fg-f-')), 'plain');
     writeFileSync(file, 'x');

@@ -5,7 +5,7 @@
  * names and on the flags: keep them stable.
  */
 import { join } from 'node:path';
-import { data, flow, io, metrics, nn, node, noGrad, tensor, train } from '../node.js';
+import { data, flow, initGpu, io, metrics, nn, node, noGrad, tensor, train } from '../node.js';
 import { LOOP_OPTIONS, RUN_DIR_HELP, loopSettings, num, oneOf, parse, UsageError, type LoopSettings, type RunFlags } from './args.js';
 import { adapterName, finishRun, openRunDir, runTraining, trainerOptions, withGpu } from './run.js';
 
@@ -96,7 +96,6 @@ export function toyConfig(argv: string[]): { cfg: ToyConfig; run: RunFlags } {
 
 /** Trains, samples and writes the run's files (the GPU must be up). */
 export async function runToy({ cfg, run }: ReturnType<typeof toyConfig>): Promise<{ history: train.History; quality: metrics.QualityReport | null }> {
-  const release = openRunDir(run);
   const net = nn.buildNet({ arch: 'mlp', model: cfg.model }, cfg.seed);
   const trainer = new train.Trainer({
     ...trainerOptions(cfg, run),
@@ -107,7 +106,16 @@ export async function runToy({ cfg, run }: ReturnType<typeof toyConfig>): Promis
     coupling: cfg.coupling,
     config: { ...cfg },
   });
+  let release = () => {};
   try {
+    // the final samples go through the net in one batch (dopri5's steps are shared by all rows):
+    // check that its widest activation fits one buffer now, not after the training
+    const most = (await initGpu()).limits.maxStorageBufferBindingSize ?? 134217728;
+    const need = run.samples * cfg.model.hidden * 4;
+    if (need > most) {
+      throw new UsageError(`--samples ${run.samples} needs ${(need / 2 ** 20).toFixed(0)} MiB for one hidden activation; this adapter's buffers hold ${(most / 2 ** 20).toFixed(0)} MiB: use --samples ≤ ${Math.floor(most / (4 * cfg.model.hidden))}`);
+    }
+    release = openRunDir(run);
     const head = `flowgpu train toy: ${cfg.dataset}, ${net.module.parameterCount()} parameters, batch ${cfg.batch}, ${cfg.steps} steps on ${await adapterName()}`;
     const result = await runTraining(trainer, run, head);
     if (result.cancelled) return { history: result.history, quality: null };
@@ -222,13 +230,14 @@ export function mnistConfig(argv: string[]): { cfg: MnistConfig; run: RunFlags; 
 
 /** Trains, samples and writes the run's files (the GPU must be up). */
 export async function runMnist({ cfg, run, guidance }: ReturnType<typeof mnistConfig>): Promise<{ history: train.History; pixels: Float32Array | null; labels: Int32Array | null }> {
-  const release = openRunDir(run);
   const images = new data.MnistDataset(node.readMnist('train'), { size: cfg.size, limit: cfg.limit ?? undefined });
   const net = nn.buildNet(nn.netSpecOf(cfg)!, cfg.seed);
   const trainer = new train.Trainer({
     ...trainerOptions(cfg, run), net, data: images.batches(cfg.batch, cfg.seed), labelDropout: cfg.labelDropout, config: { ...cfg },
   });
+  let release = () => {};
   try {
+    release = openRunDir(run);
     const head = `flowgpu train mnist: ${cfg.size}×${cfg.size} ${cfg.arch}${cfg.cond ? ' (class-conditional)' : ''}, ${net.module.parameterCount()} parameters, ` +
       `${images.count} images, batch ${cfg.batch}, ${cfg.steps} steps on ${await adapterName()}`;
     const result = await runTraining(trainer, run, head);

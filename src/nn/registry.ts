@@ -17,7 +17,7 @@
  */
 import { reshape } from '../autograd/ops.js';
 import { FlowGpuError } from '../gpu/errors.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { gpu, type Tensor } from '../tensor/tensor.js';
 import { VelocityMLP, mlpConfig, type VelocityMLPConfig } from './mlp.js';
 import type { Module } from './module.js';
 import { UNet, type UNetConfig } from './unet.js';
@@ -84,11 +84,41 @@ const BUILDERS: { [A in NetArch]: Builder<A> } = {
   },
 };
 
+/**
+ * The parameter count of an MLP spec, or an upper bound for a UNet's (3×3 convolutions at the
+ * widest level throughout): enough to refuse absurd sizes before anything is allocated.
+ */
+export function parameterBound(spec: NetSpec): number {
+  if (spec.arch === 'mlp') {
+    const c = spec.model;
+    const h = c.hidden;
+    return (c.dim + c.timeDim + c.condDim + 1) * h + (c.hiddenLayers - 1) * (h + 1) * h + (h + 1) * c.outDim;
+  }
+  const c = spec.model;
+  const w = c.baseChannels * Math.max(...c.channelMults);
+  return 2 * 9 * w * w * (c.channelMults.length * (2 * c.numResBlocks + 1) + 2) * 2 + 16 * w * w;
+}
+
 /** Builds the network a spec describes, initialised (PyTorch defaults) from `seed`. */
 export function buildNet(spec: NetSpec, seed = 0): VelocityNet {
   const build = BUILDERS[spec.arch] as Builder<NetArch> | undefined;
   if (!build) throw new FlowGpuError(`unknown network architecture '${String(spec.arch)}' (known: ${Object.keys(BUILDERS).join(', ')})`);
-  return build(spec, seed);
+  const bound = parameterBound(spec);
+  // all parameters live in one flat buffer (AdamW updates them in one dispatch): it must be one binding
+  const most = Math.floor((gpu().limits.maxStorageBufferBindingSize ?? 134217728) / 4);
+  if (bound > most) {
+    // (NaN from a malformed field falls through to the constructor's validation, which names it)
+    throw new FlowGpuError(
+      `${spec.arch}: this network would have ${Number.isFinite(bound) ? `about ${bound.toExponential(2)}` : 'too many'} parameters; ` +
+        `this adapter holds at most ${most.toExponential(2)} in one buffer: use a smaller width or fewer layers`,
+    );
+  }
+  try {
+    return build(spec, seed);
+  } catch (e) {
+    if (e instanceof RangeError) throw new FlowGpuError(`${spec.arch}: the network's configuration is out of range (${e.message})`);
+    throw e;
+  }
 }
 
 /** An MLP's spec, e.g. `mlpSpec({ dim: 2, hidden: 256, hiddenLayers: 3 })`. */
