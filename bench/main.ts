@@ -15,6 +15,8 @@
  *   --profile        also time every kernel of one repetition of each flowgpu step entry (GPU
  *                    timestamps; needs timestamp-query) and report where the step's time goes
  *   --list           list the entries and exit
+ *   --soak [STEPS]   instead of the entries: a long training run (default 10 000 steps) sampling GPU
+ *                    buffers, JS heap and RSS, reported flat or growing (bench/soak.ts)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,7 @@ import { adapterSlug, destroyGpu, formatProfile, initGpu, type Gpu } from '../sr
 import { measureCpuCeiling, type CpuCeiling } from './cpu.js';
 import { allEntries, type BenchContext, type BenchEntry, type KernelCase, type StepCase } from './registry.js';
 import { stats, Timer, type Stats, type TimerKind } from './timing.js';
+import { runSoak, soakMarkdown } from './soak.js';
 import './kernels.js';
 import './e2e.js';
 import './peers/tfjs.js';
@@ -38,10 +41,12 @@ interface Args {
   out: string;
   list: boolean;
   profile: boolean;
+  /** --soak N: the soak run instead of the entries (0: off). */
+  soak: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, filters: [], verify: false, peers: true, cpu: true, timer: 'timestamp', samples: null, out: 'bench/results', list: false, profile: false };
+  const a: Args = { quick: false, filters: [], verify: false, peers: true, cpu: true, timer: 'timestamp', samples: null, out: 'bench/results', list: false, profile: false, soak: 0 };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     const val = () => {
@@ -62,6 +67,7 @@ function parseArgs(argv: string[]): Args {
     } else if (x === '--samples') a.samples = Math.max(1, parseInt(val(), 10));
     else if (x === '--out') a.out = val();
     else if (x === '--list') a.list = true;
+    else if (x === '--soak') a.soak = /^\d+$/.test(argv[i + 1] ?? '') ? parseInt(argv[++i], 10) : 10000;
     else if (x === '--help' || x === '-h') {
       console.log('usage: node dist/node/bench.js [--quick] [--filter S]… [--verify] [--no-peers] [--no-cpu] [--timer timestamp|wall] [--samples N] [--out DIR] [--profile] [--list]');
       process.exit(0);
@@ -232,6 +238,16 @@ async function main(): Promise<void> {
   const log = (m: string) => console.error(`[bench] ${m}`);
   let ceiling: CpuCeiling | null = null;
   const g: Gpu = await initGpu({ dawnFlags: ['disable-dawn-features=timestamp_quantization'] });
+  if (args.soak) {
+    const r = await runSoak(g, args.soak, log);
+    mkdirSync(args.out, { recursive: true });
+    const file = join(args.out, `${adapterSlug(g.info)}-${new Date().toISOString().slice(0, 10)}-soak.json`);
+    writeFileSync(file, JSON.stringify({ adapter: { ...g.info, limits: undefined }, date: new Date().toISOString(), commit: gitCommit(), node: process.version, ...r }, null, 2) + '\n');
+    console.log(soakMarkdown(r));
+    log(`wrote ${file}`);
+    destroyGpu();
+    return;
+  }
   const traits = g.traits;
   if (args.cpu && traits.cpu && entries.some((e) => e.group === 'matmul')) {
     log('measuring NumPy sgemm on this CPU (the ceiling for a software driver)…');
