@@ -80,7 +80,12 @@ fn f(v: f32) -> f32 {
   switch OP {
     case OP_NEG: { return -v; }
     case OP_EXP: { return exp(v); }
-    case OP_LOG: { return log(v); }
+    // log(0) = −∞ and log(x < 0) = NaN explicitly: WGSL leaves both undefined (SwiftShader gave −88)
+    case OP_LOG: {
+      if (v == 0.0) { return bitcast<f32>(NEG_INF_BITS); }
+      if (v < 0.0) { return bitcast<f32>(NAN_BITS); }
+      return log(v);
+    }
     case OP_SQRT: { return sqrt(v); }
     case OP_POW: { return pow_real(v, p.a); }
     case OP_ABS: { return abs(v); }
@@ -90,8 +95,8 @@ fn f(v: f32) -> f32 {
     case OP_GELU: { return v * sigmoid(2.0 * GELU_C * (v + GELU_K * v * v * v)); }
     case OP_SIGMOID: { return sigmoid(v); }
     case OP_TANH: { return tanh_stable(v); }
-    case OP_SIN: { return sin(v); }
-    case OP_COS: { return cos(v); }
+    case OP_SIN: { return sin_acc(v); }
+    case OP_COS: { return cos_acc(v); }
     case OP_AFFINE: { return p.a * v + p.b; }
     default: { return bitcast<f32>(NAN_BITS); }
   }
@@ -119,8 +124,8 @@ fn df(v: f32) -> f32 {
     }
     case OP_SIGMOID: { return sigmoid(v) * sigmoid(-v); }
     case OP_TANH: { return sech2(v); }
-    case OP_SIN: { return cos(v); }
-    case OP_COS: { return -sin(v); }
+    case OP_SIN: { return cos_acc(v); }
+    case OP_COS: { return -sin_acc(v); }
     case OP_AFFINE: { return p.a; }
     default: { return bitcast<f32>(NAN_BITS); }
   }

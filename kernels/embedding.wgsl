@@ -35,9 +35,9 @@ fn sinusoidal_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
   if (k >= p.n * p.half) { return; }
   let r = k / p.half;
   let i = k % p.half;
-  let a = angle(r, i);
-  y[r * p.dim + i] = cos(a);
-  y[r * p.dim + p.half + i] = sin(a);
+  let sc = sincos_acc(angle(r, i));
+  y[r * p.dim + i] = sc.y;
+  y[r * p.dim + p.half + i] = sc.x;
   if (i == 0u && p.dim > 2u * p.half) { y[r * p.dim + p.dim - 1u] = 0.0; }
 }
 
@@ -50,8 +50,8 @@ fn sinusoidal_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_w
   if (r >= p.n) { return; }
   var acc = 0.0;
   for (var i = 0u; i < p.half; i++) {
-    let a = angle(r, i);
-    acc += TAU * freq[i] * (g[r * p.dim + p.half + i] * cos(a) - g[r * p.dim + i] * sin(a));
+    let sc = sincos_acc(angle(r, i));
+    acc += TAU * freq[i] * (g[r * p.dim + p.half + i] * sc.y - g[r * p.dim + i] * sc.x);
   }
   gt[r] = acc;
 }

@@ -114,8 +114,9 @@ fn path_coef(t: f32) -> vec4f {
     }
     case 2u: {
       let h = 1.5707963267948966;
-      let c = cos(h * t);
-      let s = sin(h * t);
+      let sc = sincos_acc(h * t);
+      let c = sc.y;
+      let s = sc.x;
       return vec4f(s, c, h * c, -h * s);
     }
     default: {

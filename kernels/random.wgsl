@@ -67,7 +67,8 @@ fn u01(u_word: u32) -> f32 {
 fn box_muller(bm_u1: f32, bm_u2: f32) -> vec2f {
   let r = sqrt(-2.0 * log(bm_u1));
   let th = 6.283185307179586 * bm_u2 - 3.141592653589793;
-  return r * vec2f(cos(th), sin(th));
+  let sc = sincos_acc(th);
+  return r * vec2f(sc.y, sc.x);
 }
 
 // Four normals from one Philox call.

@@ -288,6 +288,22 @@ describe('unary ops at their edges', () => {
     expectClose(g, [1 / Math.fround(1e-5), 1 / Math.fround(1e-3)], { rtol: 8 * EPS, atol: 0 }, 'log gradient');
   });
 
+  it('sin and cos to a few ulp from 1e-30 to 5e4 on every driver (kernels/trig.wgsl), NaN for non-finite input', async () => {
+    // WGSL promises only 2^-11 absolute on [−π, π] (SwiftShader's built-ins were 2e-4 off); the
+    // sinusoidal embedding evaluates angles up to 2π·1000. Float64 of the f32 input is the reference.
+    const rng = new Rng(11);
+    const xs = [0, 1e-30, -1e-7, Math.PI / 4, Math.PI / 2, Math.PI, 3 * Math.PI / 2, 2 * Math.PI, 100, -1000, 6283.18, 50000, -49999.5];
+    for (let i = 0; i < 200; i++) xs.push(rng.uniform(-10, 10), rng.uniform(-7000, 7000));
+    const ref = xs.map((v) => Math.fround(v));
+    for (const [op, fn] of [[sin, Math.sin], [cos, Math.cos]] as const) {
+      const y = await values(op, xs);
+      // ≤ 2 ulp of a result near 1, and near the zeros the error of the reduced argument (≤ 2^-24·|r|)
+      expectClose(y, ref.map(fn), { rtol: 2 * EPS, atol: 2 ** -25 }, fn.name);
+      const bad = await values(op, [NaN, Infinity, -Infinity]);
+      expect([...bad].every(Number.isNaN), `${fn.name} of non-finite input`).toBe(true);
+    }
+  });
+
   it('sqrt at 0, tiny and large values', async () => {
     const xs = [0, 1e-30, 4, 1e30];
     const y = await values(sqrt, xs);

@@ -11,9 +11,10 @@
 import randomSrc from '../../kernels/random.wgsl';
 import { FlowGpuError } from '../gpu/errors.js';
 import { kernel, registerKernel } from '../tensor/primitives.js';
+import { withTrig } from '../tensor/wgsl-lib.js';
 import { empty, gpu, run, tensor, type Shape, type Tensor } from '../tensor/tensor.js';
 
-registerKernel('random', randomSrc);
+registerKernel('random', withTrig(randomSrc));
 
 /** The line that ends the library part of random.wgsl (alone on its line). */
 const LIBRARY_END = /^\/\/ ==== entry points ====$/m;
@@ -22,7 +23,7 @@ const LIBRARY_END = /^\/\/ ==== entry points ====$/m;
 export function randomLibrary(): string {
   const at = randomSrc.search(LIBRARY_END);
   if (at < 0) throw new FlowGpuError('internal: kernels/random.wgsl lost its entry-point marker');
-  return randomSrc.slice(0, at);
+  return withTrig(randomSrc.slice(0, at));
 }
 
 /**

@@ -6,9 +6,10 @@
 import embeddingSrc from '../../kernels/embedding.wgsl';
 import { FlowGpuError } from '../gpu/errors.js';
 import { kernel, registerKernel } from './primitives.js';
+import { withTrig } from './wgsl-lib.js';
 import { empty, gpu, run, type Tensor } from './tensor.js';
 
-registerKernel('embedding', embeddingSrc);
+registerKernel('embedding', withTrig(embeddingSrc));
 
 const WG = 256;
 

@@ -8,6 +8,8 @@
  * fails test/opcodes.test.ts, so the two sides cannot drift apart.
  */
 
+import { afterDirectives } from './wgsl-lib.js';
+
 /** kernels/elementwise.wgsl: y = f(x) and gx = gy·f'(x). */
 export const UNARY = {
   neg: 0, exp: 1, log: 2, sqrt: 3, pow: 4, abs: 5, relu: 6, silu: 7, gelu: 8, sigmoid: 9, tanh: 10, sin: 11, cos: 12, affine: 13,
@@ -49,8 +51,5 @@ export function opCodeDeclarations(family: OpCodedFamily): string {
  * declaration: after the directives (`enable subgroups;` …), which WGSL requires to come first.
  */
 export function withOpCodes(family: OpCodedFamily, src: string): string {
-  const decls = `// op codes generated from src/tensor/opcodes.ts\n${opCodeDeclarations(family)}`;
-  const directives = [...src.matchAll(/^[ \t]*(?:enable|requires|diagnostic)\b[^;\n]*;[^\n]*\n/gm)];
-  const at = directives.length ? directives[directives.length - 1].index! + directives[directives.length - 1][0].length : 0;
-  return `${src.slice(0, at)}${decls}\n${src.slice(at)}`;
+  return afterDirectives(src, `// op codes generated from src/tensor/opcodes.ts\n${opCodeDeclarations(family)}`);
 }

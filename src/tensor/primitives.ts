@@ -16,13 +16,14 @@ import { FlowGpuError } from '../gpu/errors.js';
 import type { KernelFamily } from '../gpu/kernel.js';
 import { dispatchMatmul } from './matmul.js';
 import { ACT, BINARY, REDUCE, UNARY, withOpCodes, type Activation, type BinaryOp, type ReduceOp, type UnaryOp } from './opcodes.js';
+import { withTrig } from './wgsl-lib.js';
 import { empty, gpu, registerFill, run, sizeOf, type Shape, type Tensor } from './tensor.js';
 
 export { ACT, BINARY, REDUCE, UNARY, type Activation, type BinaryOp, type ReduceOp, type UnaryOp };
 
 const SOURCES: Record<string, string> = {
   binary: withOpCodes('binary', binarySrc),
-  elementwise: withOpCodes('elementwise', elementwiseSrc),
+  elementwise: withOpCodes('elementwise', withTrig(elementwiseSrc)),
   layout: layoutSrc,
   loss: lossSrc,
   reduce: withOpCodes('reduce', reduceSrc),
