@@ -29,6 +29,8 @@ import { gpu, run, type Tensor } from './tensor.js';
 
 const MATMUL = { name: 'matmul', code: withOpCodes('matmul', matmulSrc) };
 const MATMUL_SUBGROUP = { name: 'matmul_subgroup', code: withOpCodes('matmul_subgroup', matmulSubgroupSrc) };
+/** The matmul families' sources (for `kernelSources`). */
+export const MATMUL_FAMILIES = [MATMUL, MATMUL_SUBGROUP];
 
 export type MatmulVariant = 'general' | 'small' | 'skinny' | 'tiled' | 'sg8';
 

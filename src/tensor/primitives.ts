@@ -14,7 +14,7 @@ import reduceSrc from '../../kernels/reduce.wgsl';
 import softmaxSrc from '../../kernels/softmax.wgsl';
 import { FlowGpuError } from '../gpu/errors.js';
 import type { KernelFamily } from '../gpu/kernel.js';
-import { dispatchMatmul } from './matmul.js';
+import { dispatchMatmul, MATMUL_FAMILIES } from './matmul.js';
 import { ACT, BINARY, REDUCE, UNARY, withOpCodes, type Activation, type BinaryOp, type ReduceOp, type UnaryOp } from './opcodes.js';
 import { withTrig } from './wgsl-lib.js';
 import { empty, gpu, registerFill, run, sizeOf, type Shape, type Tensor } from './tensor.js';
@@ -34,6 +34,11 @@ export function kernel(name: keyof typeof SOURCES | string): KernelFamily {
   const code = SOURCES[name];
   if (!code) throw new FlowGpuError(`unknown kernel family '${name}'`);
   return gpu().family({ name, code });
+}
+
+/** Every registered family's WGSL source, by name (the test of other WGSL compilers compiles them all). */
+export function kernelSources(): Record<string, string> {
+  return { ...SOURCES, ...Object.fromEntries(MATMUL_FAMILIES.map((f) => [f.name, f.code])) };
 }
 
 /** Lets other rooms (flow, optim, nn) register their own kernel files. */

@@ -1,13 +1,14 @@
 /**
- * The in-page half of `npm run test:browser` (test/browser/run.mjs serves this file and the browser
- * bundle dist/browser/index.js, and calls `window.runFlowgpuTests()`). Everything here runs in
- * Chromium on `navigator.gpu`: each check runs a real op on the GPU, reads the result back, and
+ * The in-page half of `npm run test:browser` (test/browser/run.mjs serves this file and the internal
+ * entry bundled for browsers, and calls `window.runFlowgpuTests()`) and of `npm run test:deno`
+ * (test/deno/run.mjs runs it under Deno's WebGPU: wgpu and naga). Everything here runs on
+ * `navigator.gpu`: each check runs a real op on the GPU, reads the result back, and
  * compares it with a float64 computation in plain JS, with the error bounds of the Node tests
  * (test/core.test.ts, test/ops-loss.test.ts, test/nn.test.ts, test/optim.test.ts), restated next to
  * each check.
  */
 import {
-  AdamW, VelocityMLP, backward, gpu, initGpu, matmul, mseLoss, noGrad, poisonOutputs, sample, softmax, tensor, tidy,
+  AdamW, VelocityMLP, backward, gpu, initGpu, matmul, mseLoss, noGrad, poisonOutputs, raw, sample, softmax, tensor, tidy,
   timeAsTensor,
 } from '/flowgpu/internal.js';
 
@@ -151,6 +152,31 @@ function concatXT(x, t, n, d) {
 const toF64 = (sd) => new Map([...sd].map(([k, v]) => [k, { shape: v.shape, data: Float64Array.from(v.data) }]));
 
 const checks = [
+  [
+    // every WGSL file through this WebGPU's compiler (Tint in Chromium, naga under Deno): a shader
+    // module and a compute pipeline for each entry point, with the default override constants
+    'every kernel family compiles: a shader module and a pipeline per entry point',
+    async (g) => {
+      const dev = g.device;
+      const bad = [];
+      let families = 0;
+      let pipelines = 0;
+      for (const [name, code] of Object.entries(raw.kernelSources())) {
+        if (/^\s*enable\s+subgroups/m.test(code) && !dev.features.has('subgroups')) continue;
+        families++;
+        dev.pushErrorScope('validation');
+        const module = dev.createShaderModule({ code, label: name });
+        for (const m of code.matchAll(/@compute\b[^{]*?\bfn\s+(\w+)\s*\(/g)) {
+          dev.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: m[1] }, label: `${name}.${m[1]}` });
+          pipelines++;
+        }
+        const err = await dev.popErrorScope();
+        if (err) bad.push(`${name}: ${err.message}`);
+      }
+      if (bad.length) throw new Error(bad.join('\n'));
+      return `${families} families, ${pipelines} pipelines`;
+    },
+  ],
   [
     'reports the adapter',
     async (g) => {
