@@ -6,6 +6,7 @@
  */
 import { FlowGpuError } from '../node.js';
 import { COMMANDS, usage, VERSION } from './commands.js';
+import { runFiltered, runsHere } from './quiet.js';
 
 const debug = process.argv.includes('--debug') || !!process.env.FLOWGPU_DEBUG;
 
@@ -27,7 +28,7 @@ async function main(argv: string[]): Promise<number> {
   return run(rest);
 }
 
-main(process.argv.slice(2).filter((a) => a !== '--debug')).then(
+(runsHere() ? main(process.argv.slice(2).filter((a) => a !== '--debug')) : runFiltered()).then(
   (code) => process.exit(code),
   (e: unknown) => {
     const err = e as Error;

@@ -1,3 +1,5 @@
+import { stderrIsTTY } from './quiet.js';
+
 /** A one-line progress bar for the terminal: step, loss, steps/s, ETA. Plain lines when not a TTY. */
 export class Progress {
   private readonly start = Date.now();
@@ -8,7 +10,7 @@ export class Progress {
     private readonly label = 'train',
     private readonly startStep = 0,
   ) {
-    this.tty = !!process.stderr.isTTY;
+    this.tty = stderrIsTTY();
   }
 
   update(step: number, fields: Record<string, string | number> = {}, force = false): void {

@@ -60,8 +60,15 @@ export async function runTraining(trainer: train.Trainer, f: RunFlags, header: s
   process.stderr.write(header + '\n');
   const bar = new Progress(trainer.steps, 'train', trainer.step);
   const stop = new AbortController();
+  let firstSignal = 0;
   const onSignal = () => {
-    if (stop.signal.aborted) process.exit(130); // a second Ctrl-C: at once
+    // a second Ctrl-C quits at once; one arriving within 0.5 s is the same keypress delivered twice
+    // (to the process group and forwarded by the parent `flowgpu` process, src/cli/quiet.ts)
+    if (stop.signal.aborted) {
+      if (Date.now() - firstSignal > 500) process.exit(130);
+      return;
+    }
+    firstSignal = Date.now();
     process.stderr.write('\ninterrupted: finishing the step and writing a checkpoint (Ctrl-C again to quit at once)\n');
     stop.abort();
   };
