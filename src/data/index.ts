@@ -11,3 +11,7 @@ export {
   type IdxArray, type MnistHost, type MnistSplit, type ResizeMethod, type MnistDatasetOptions,
 } from './mnist.js';
 export { HostRng } from '../nn/module.js';
+export {
+  PointDataset, standardization, standardize, unstandardize, holdoutSplit, pickRows, parseCsv, checkPoints, gaussianPoints,
+  type Standardization,
+} from './points.js';

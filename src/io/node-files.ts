@@ -11,6 +11,7 @@ import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, 
 import { basename, dirname, join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { FlowGpuError } from '../gpu/errors.js';
+import { checkPoints, parseCsv } from '../data/points.js';
 import { MODEL_FILE } from '../train/state.js';
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointContents, type DecodedCheckpoint } from './checkpoint.js';
 import { loadModel, type LoadedModel, type LoadModelOptions } from './models.js';
@@ -195,4 +196,30 @@ export function lockRunDir(dir: string): { release(): void; tookOverFrom: number
       }
     },
   };
+}
+
+/**
+ * A point cloud from a file: a .npy of float32 (or int32) [N, D] or [N] (D = 1), or a .csv with an
+ * optional header. Every row is checked (a NaN or infinity names its row); errors say how to fix.
+ */
+export function readPoints(path: string): { data: Float32Array; rows: number; dim: number; columns: string[] | null } {
+  let data: Float32Array;
+  let dim: number;
+  let columns: string[] | null = null;
+  if (/\.csv$/i.test(path)) {
+    const t = parseCsv(new TextDecoder().decode(readFileBytes(path)), path);
+    ({ data, cols: dim, header: columns } = t);
+  } else if (/\.npy$/i.test(path)) {
+    const a = readNpy(path);
+    if (a.shape.length !== 1 && a.shape.length !== 2) {
+      throw new FlowGpuError(`${path}: points must be an array [N, D] (or [N]), got [${a.shape.join(', ')}]: reshape it to (N, D) first`);
+    }
+    dim = a.shape.length === 2 ? a.shape[1] : 1;
+    if (dim < 1) throw new FlowGpuError(`${path}: rows of ${dim} values: points need at least one column`);
+    data = a.data instanceof Float32Array ? a.data : Float32Array.from(a.data);
+  } else {
+    throw new FlowGpuError(`${path}: points are read from .npy (float32 [N, D]) or .csv files`);
+  }
+  const rows = checkPoints(data, dim, path);
+  return { data, rows, dim, columns };
 }

@@ -6,6 +6,6 @@
  */
 export {
   writeFileAtomic, readFileBytes, zlibDeflate, writePng, writeNpy, readNpy, writeSafetensors, readSafetensors,
-  writeCheckpoint, readCheckpoint, loadModelFile, labelsPath, lockRunDir, LOCK_FILE,
+  writeCheckpoint, readCheckpoint, loadModelFile, labelsPath, lockRunDir, LOCK_FILE, readPoints,
 } from './node-files.js';
 export { readMnist, mnistDataDir, loadMnistJudge, defaultCacheDir, type LoadJudgeOptions } from './node-mnist.js';
