@@ -14,6 +14,7 @@ Usage:
   flowgpu info [--json]                     adapter, limits and features
   flowgpu train toy [options]               train a 2-D flow (see flowgpu train toy --help)
   flowgpu train mnist [options]             train an MNIST flow (see flowgpu train mnist --help)
+  flowgpu train points --data FILE          train a flow on the rows of a .npy or .csv file, any dimension
   flowgpu sample CKPT [options]             sample from a checkpoint (toy or MNIST)
   flowgpu nll CKPT --data FILE.npy          log-likelihood of points
   flowgpu eval toy|mnist ...                sample-quality metrics (MNIST: FD and accuracy of an in-engine classifier)

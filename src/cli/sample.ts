@@ -87,6 +87,8 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
     } else {
       ({ x, nfe: evals } = await flow.generate(net, { n, solver, nfe, source: x0, rtol: optNum(v.rtol, 'rtol', { gt: 0 }), atol: optNum(v.atol, 'atol', { gt: 0 }) }));
     }
+    const st = cfg.standardization as data.Standardization | undefined; // train points: back to the data's units
+    if (st) x = data.unstandardize(x, st);
     node.writeNpy(out, x, [n, dim]);
     process.stdout.write(`wrote ${n} samples to ${out} (${flag('sde') ? 'euler-maruyama' : solver}, ${evals} velocity evaluations)\n`);
     const dataset = typeof cfg.dataset === 'string' && data.isToyName(cfg.dataset) ? cfg.dataset : null;
@@ -119,7 +121,10 @@ export async function nll(argv: string[]): Promise<number> {
     if (arr.shape.length !== 2 || arr.shape[1] !== dim) throw new UsageError(`${v.data}: points must be an [N, ${dim}] array for this model, got [${arr.shape.join(', ')}]`);
     if (arr.shape[0] === 0) throw new UsageError(`${v.data}: no points (an empty array)`);
     data.validateFinite(arr.data, dim, v.data);
-    const x1 = tensor(Float32Array.from(arr.data), arr.shape);
+    // a model trained on standardised points: log p_x(x) = log p_z(z) − Σ_d log scale_d
+    const st = m.config.standardization as data.Standardization | undefined;
+    const x1 = tensor(st ? data.standardize(arr.data, st) : Float32Array.from(arr.data), arr.shape);
+    const jacobian = st ? st.scale.reduce((a, s) => a + Math.log(s), 0) : 0;
     const res = await flow.logLikelihood(flow.timeAsTensor((x, t) => m.net.forward(x, t)), x1, {
       divergence: flag('hutchinson') ? 'hutchinson' : 'exact',
       probes: optNum(v.probes, 'probes', { int: true, min: 1 }),
@@ -127,7 +132,7 @@ export async function nll(argv: string[]): Promise<number> {
       solver: oneOf(v.solver ?? 'rk4', 'solver', SOLVERS),
       seed: num(v.seed ?? 0, 'seed', { int: true, min: 0 }),
     });
-    const lp = await res.logp.f32();
+    const lp = (await res.logp.f32()).map((v) => v - jacobian);
     const bad = flow.nonFiniteRows(lp, 1);
     if (bad.length) throw new UsageError(`the log-likelihood of point${bad.length > 1 ? 's' : ''} ${bad.join(', ')}${bad.length > 5 ? ', …' : ''} is not finite: the model diverges there`);
     const mean = lp.reduce((a, x) => a + x, 0) / lp.length;

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { data, flow, initGpu, io, metrics, nn, node, noGrad, tensor, train } from '../node.js';
 import { LOOP_OPTIONS, RUN_DIR_HELP, loopSettings, num, oneOf, parse, UsageError, type LoopSettings, type RunFlags } from './args.js';
+import { pointsConfig, runPoints } from './points.js';
 import { adapterName, finishRun, openRunDir, runTraining, trainerOptions, withGpu } from './run.js';
 
 export const TOY_HELP = `flowgpu train toy [options]
@@ -283,5 +284,8 @@ export function trainCmd(argv: string[]): Promise<number> {
     const o = mnistConfig(rest);
     return withGpu(() => runMnist(o));
   }
-  throw new UsageError(`flowgpu train: say what to train: 'flowgpu train toy …' or 'flowgpu train mnist …'${what ? ` (got '${what}')` : ''}\n\n${TOY_HELP}\n${MNIST_HELP}`);
+  if (what === 'points') {
+    return withGpu(() => runPoints(pointsConfig(rest)));
+  }
+  throw new UsageError(`flowgpu train: say what to train: 'flowgpu train toy|mnist|points …' (each has --help)${what ? ` (got '${what}')` : ''}`);
 }
