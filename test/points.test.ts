@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { data, encodeNpy, flow, nn, train } from '../src/internal.js';
+import { data, encodeNpy, flow, io, nn, train } from '../src/internal.js';
 import { readNpy, readPoints } from '../src/io/node-files.js';
 import { pointsConfig, runPoints } from '../src/cli/points.js';
 import { nll, sampleCkpt } from '../src/cli/sample.js';
@@ -63,6 +63,21 @@ describe('point data', () => {
     expect(() => readPoints(w('g.csv', '1,2\n3,four\n'))).toThrow(/row 1, column 1: 'four' is not a number/);
     expect(() => readPoints(w('h.csv', '1,2\n3\n'))).toThrow(/row 1 has 1 columns, the first has 2/);
     expect(() => readPoints(w('i.txt', '1'))).toThrow(/\.npy .* or \.csv/);
+  });
+
+  it('cornerPlot: pairs below the diagonal and marginals on it, for the dimensions asked', () => {
+    const x = data.gaussianPoints(400, [0, 0, 0], [[1, 0, 0], [0.5, 1, 0], [0, 0, 1]], 3);
+    const img = io.cornerPlot(x, x.map((v) => v + 0.5), 3, { size: 100 });
+    expect([img.width, img.height]).toEqual([48 + 3 * 126, 30 + 3 * 126 + 16]);
+    const has = (rgb: number[]) => {
+      for (let i = 0; i < img.pixels.length; i += 3) if (Math.abs(img.pixels[i] - rgb[0]) + Math.abs(img.pixels[i + 1] - rgb[1]) + Math.abs(img.pixels[i + 2] - rgb[2]) < 60) return true;
+      return false;
+    };
+    expect(has([31, 119, 180])).toBe(true); // data (blue)
+    expect(has([255, 127, 14])).toBe(true); // samples (orange)
+    expect(io.cornerPlot(x, x, 3, { dims: [2], size: 100 }).width).toBe(48 + 126);
+    expect(() => io.cornerPlot(x, x, 3, { dims: [3] })).toThrow(/dims must be in 0…2/);
+    expect(() => io.cornerPlot(x.subarray(1), x, 3)).toThrow(/not rows of 3/);
   });
 
   it('holds out a seeded, disjoint part of the rows', () => {

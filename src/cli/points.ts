@@ -32,7 +32,8 @@ The data are standardised per dimension — z = (x − mean)/scale, scale the st
 rounded to a power of two — before training; the mean and scale are stored in the checkpoints and
 every sample (here and in \`flowgpu sample\`) is mapped back to the data's units. Writes
 model.safetensors, checkpoint.safetensors, samples.npy ([N, D] float32, data units), samples.png
-(D ≥ 2: data beside samples in the first two dimensions), loss.png and metrics.json (sliced W2 and
+(D = 2: held-out data beside samples; otherwise a corner plot of the first four dimensions, pairs
+below the diagonal and each dimension's marginal on it), loss.png and metrics.json (sliced W2 and
 MMD² of the samples against the held-out rows, beside the same figures for held-out vs training
 rows: the floor).
 `;
@@ -109,14 +110,12 @@ export async function runPoints({ cfg, run, x }: ReturnType<typeof pointsConfig>
     const reference = heldOut.length >= 2 ? heldOut : trainRows;
     const quality = metrics.sampleQuality(samples, reference, trainRows, dim);
     node.writeNpy(join(run.out, 'samples.npy'), samples, [n, dim]);
-    if (dim >= 2) {
-      const first2 = (a: Float32Array) => Float32Array.from({ length: (a.length / dim) * 2 }, (_, i) => a[Math.floor(i / 2) * dim + (i % 2)]);
-      node.writePng(join(run.out, 'samples.png'), io.scatterPlot(first2(reference), first2(samples), {
-        titles: [`${cfg.data} (dims 0, 1)`, `flowgpu samples (${run.solver}, ${gen.nfe} NFE)`], caption: metrics.formatQuality(quality),
-      }));
-    }
+    const caption = metrics.formatQuality(quality);
+    node.writePng(join(run.out, 'samples.png'), dim === 2
+      ? io.scatterPlot(reference, samples, { titles: [`${cfg.data} (held out)`, `flowgpu samples (${run.solver}, ${gen.nfe} NFE)`], caption })
+      : io.cornerPlot(reference, samples, dim, { title: `${cfg.data} (held out) vs samples (${run.solver}, ${gen.nfe} NFE)`, caption }));
     await finishRun(trainer, result, run, { lossTitle: `CFM loss (${cfg.data})`, head: { data: cfg.data, dim }, tail: { sampler: { solver: run.solver, nfe: gen.nfe, n }, ...quality } });
-    process.stdout.write(`${metrics.formatQuality(quality)}\nwrote ${run.out}/{model.safetensors, checkpoint.safetensors, samples.npy${dim >= 2 ? ', samples.png' : ''}, loss.png, metrics.json}\n`);
+    process.stdout.write(`${metrics.formatQuality(quality)}\nwrote ${run.out}/{model.safetensors, checkpoint.safetensors, samples.npy, samples.png, loss.png, metrics.json}\n`);
     return { history: result.history, quality };
   } finally {
     trainer.dispose(); // and the points, through their data source

@@ -12,6 +12,6 @@ export { loadModel, type LoadedModel, type LoadModelOptions } from './models.js'
 export { encodeNpy, decodeNpy, type NpyArray } from './npy.js';
 export { encodePng, type RasterImage, type ZlibDeflate } from './png.js';
 export {
-  scatterPlot, trajectoryPlot, lossPlot, imageGrid, sampleGrid,
-  type ScatterOptions, type TrajectoryOptions, type LossPlotOptions, type ImageGridOptions,
+  scatterPlot, trajectoryPlot, lossPlot, imageGrid, sampleGrid, cornerPlot,
+  type ScatterOptions, type CornerOptions, type TrajectoryOptions, type LossPlotOptions, type ImageGridOptions,
 } from './plot.js';

@@ -568,3 +568,87 @@ export function sampleGrid(pixels: Float32Array, labels: ArrayLike<number> | nul
   }
   return imageGrid(images, count, size, size, { cols: 10, scale: size <= 16 ? 3 : 2, gap: 2 });
 }
+
+/** Options of `cornerPlot`: dimensions shown (default the first four), panel size and title. */
+export interface CornerOptions {
+  /** Which dimensions, in order (default the first min(D, 4)). */
+  dims?: number[];
+  /** Side of each panel in pixels (default 150). */
+  size?: number;
+  title?: string;
+  /** A line of text under the panels. */
+  caption?: string;
+}
+
+/**
+ * The pairwise picture of points in D dimensions, data (blue) against samples (orange): below the
+ * diagonal, the samples over the data in each pair of dimensions; on the diagonal, each dimension's
+ * marginal as two histograms (outlines, 40 bins over the data's range ± 10%).
+ */
+export function cornerPlot(data: ArrayLike<number>, samples: ArrayLike<number>, dim: number, opts: CornerOptions = {}): RasterImage {
+  for (const [p, what] of [[data, 'data'], [samples, 'samples']] as const) {
+    if (p.length % dim !== 0) throw new FlowGpuError(`cornerPlot ${what}: ${p.length} values are not rows of ${dim}`);
+  }
+  const dims = opts.dims ?? Array.from({ length: Math.min(dim, 4) }, (_, i) => i);
+  if (!dims.length || dims.some((d) => !(Number.isInteger(d) && d >= 0 && d < dim))) throw new FlowGpuError(`cornerPlot: dims must be in 0…${dim - 1}`);
+  const k = dims.length;
+  const S = opts.size ?? 150;
+  const L = 48, T = opts.title ? 62 : 30, G = 26;
+  const c = new Canvas(L + k * (S + G), T + k * (S + G) + 16 + (opts.caption ? 18 : 0));
+  const range = dims.map((d) => {
+    let lo = Infinity, hi = -Infinity;
+    for (let i = d; i < data.length; i += dim) if (Number.isFinite(data[i])) (lo = Math.min(lo, data[i])), (hi = Math.max(hi, data[i]));
+    if (!Number.isFinite(lo)) return [-1, 1] as [number, number];
+    const pad = Math.max(hi - lo, 1e-6) * 0.1;
+    return [lo - pad, hi + pad] as [number, number];
+  });
+  const colors = [COLORS.blue, COLORS.orange];
+  for (let r = 0; r < k; r++) {
+    for (let q = 0; q <= r; q++) {
+      const box = { x: L + q * (S + G), y: T + r * (S + G), w: S, h: S };
+      if (q === r) {
+        const bins = 40;
+        const [lo, hi] = range[r];
+        const hists = [data, samples].map((p) => {
+          const h = new Array<number>(bins).fill(0);
+          const n = p.length / dim;
+          for (let i = dims[r]; i < p.length; i += dim) {
+            const b = Math.floor(((p[i] - lo) / (hi - lo)) * bins);
+            if (b >= 0 && b < bins) h[b] += 1 / n;
+          }
+          return h;
+        });
+        const top = Math.max(...hists.flat(), 1e-9) * 1.1;
+        const ax: Axes = { ...box, xlim: range[r], ylim: [0, top] };
+        drawAxes(c, ax, { title: `dim ${dims[r]}` });
+        hists.forEach((h, s) => {
+          for (let b = 0; b < bins; b++) {
+            const [x0, y0] = toPixel(ax, lo + ((hi - lo) * b) / bins, h[b]);
+            const [x1] = toPixel(ax, lo + ((hi - lo) * (b + 1)) / bins, h[b]);
+            const [, yn] = toPixel(ax, 0, b + 1 < bins ? h[b + 1] : 0);
+            c.line(x0, y0, x1, y0, colors[s], 0.9, 1);
+            c.line(x1, y0, x1, yn, colors[s], 0.9, 1);
+          }
+        });
+      } else {
+        const ax: Axes = { ...box, xlim: range[q], ylim: range[r] };
+        drawAxes(c, ax, {});
+        [data, samples].forEach((p, s) => {
+          const n = p.length / dim;
+          const alpha = pointAlpha(n, S * S) * 0.7;
+          for (let i = 0; i < n; i++) {
+            const [px, py] = toPixel(ax, p[i * dim + dims[q]], p[i * dim + dims[r]]);
+            if (px >= ax.x && px <= ax.x + ax.w && py >= ax.y && py <= ax.y + ax.h) c.dot(px, py, 1, colors[s], alpha);
+          }
+        });
+        frame(c, ax);
+      }
+    }
+  }
+  if (opts.title) c.text(opts.title, L, 8, { scale: 2 });
+  const legendY = T + k * (S + G) - 4;
+  c.text('data', L, legendY, { color: COLORS.blue });
+  c.text('samples', L + 40, legendY, { color: COLORS.orange });
+  if (opts.caption) c.text(opts.caption, L, legendY + 16, {});
+  return c.toImage();
+}
