@@ -81,7 +81,7 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
       x = await r.x.f32();
       evals = r.nfe;
       const bad = flow.nonFiniteRows(x, dim);
-      if (bad.length) throw new UsageError(`the SDE sample${bad.length > 1 ? 's' : ''} ${bad.join(', ')}${bad.length > 5 ? ', …' : ''} went non-finite: use more --nfe steps`);
+      if (bad.length) throw new UsageError(`the SDE ${flow.describeRows(bad, 'sample')} went non-finite: use more --nfe steps`);
       r.x.dispose();
       xt.dispose();
     } else {
@@ -134,7 +134,7 @@ export async function nll(argv: string[]): Promise<number> {
     });
     const lp = (await res.logp.f32()).map((v) => v - jacobian);
     const bad = flow.nonFiniteRows(lp, 1);
-    if (bad.length) throw new UsageError(`the log-likelihood of point${bad.length > 1 ? 's' : ''} ${bad.join(', ')}${bad.length > 5 ? ', …' : ''} is not finite: the model diverges there`);
+    if (bad.length) throw new UsageError(`the log-likelihood of ${flow.describeRows(bad, 'point')} is not finite: the model diverges there`);
     const mean = lp.reduce((a, x) => a + x, 0) / lp.length;
     if (v.out) node.writeNpy(v.out, lp, [lp.length]);
     process.stdout.write(`mean log-likelihood ${mean.toFixed(4)} nats over ${lp.length} points (${(-mean / dim / Math.LN2).toFixed(4)} bits/dim; ${res.nfe} velocity evaluations)\n`);

@@ -102,10 +102,7 @@ export async function generate(net: Pick<VelocityNet, 'forward' | 'sampleShape' 
       res.x.dispose();
       const bad = nonFiniteRows(x, width, at);
       if (bad.length) {
-        throw new FlowGpuError(
-          `generate: ${bad.length > 5 ? `${bad.length}+ samples` : `sample${bad.length > 1 ? 's' : ''} ${bad.join(', ')}`} went non-finite ` +
-            `(NaN or ±∞; first: ${bad[0]}): the network or the solver diverged — check the weights, or use more steps / dopri5`,
-        );
+        throw new FlowGpuError(`generate: ${describeRows(bad, 'sample')} went non-finite (NaN or ±∞): the network or the solver diverged — check the weights, or use more steps / dopri5`);
       }
       out.set(x, at * width);
       nfe = res.nfe;
@@ -151,6 +148,11 @@ export function hostNormals(count: number, seed: number, stream = 0x2545f491): F
   const v = new Float32Array(count);
   for (let i = 0; i < v.length; i++) v[i] = rng.normal();
   return v;
+}
+
+/** "sample 3", "samples 0, 1, 2", "samples 0, 1, 2, 3, 4, …": rows as `nonFiniteRows` gives them, for a message. */
+export function describeRows(rows: readonly number[], noun: string): string {
+  return `${noun}${rows.length > 1 ? 's' : ''} ${rows.slice(0, 5).join(', ')}${rows.length > 5 ? ', …' : ''}`;
 }
 
 /** Indices (offset by `first`) of the rows of `x` [rows·width] with a NaN or an infinity, at most 6. */

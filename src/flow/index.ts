@@ -14,7 +14,7 @@ export { flowMatchingStep, dropLabels, LossMeter, type VelocityModel, type Updat
 export {
   sample, integrateFixed, odeStep, timeAsTensor, type VelocityField, type SolverName, type FixedStepSolver, type SampleOptions, type SampleResult,
 } from './solvers.js';
-export { generate, classLabels, hostNormals, nonFiniteRows, type GenerateOptions, type Generated, type LabelMode } from './generate.js';
+export { generate, classLabels, hostNormals, nonFiniteRows, describeRows, type GenerateOptions, type Generated, type LabelMode } from './generate.js';
 export { sampleSDE, diffusionCoefficient, type SdeOptions, type SdeResult, type DiffusionSchedule, type NoiseKind } from './sde.js';
 export { logLikelihood, divergenceByVjp, bitsPerDim, dequantize, type LikelihoodOptions, type LikelihoodResult } from './likelihood.js';
 export { randNormal, randUniform, type RandomOptions } from './random.js';
