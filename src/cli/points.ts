@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { data, flow, io, metrics, nn, node, train } from '../node.js';
 import { LOOP_OPTIONS, RUN_DIR_HELP, loopSettings, num, oneOf, parse, UsageError, type LoopSettings, type RunFlags } from './args.js';
-import { adapterName, finishRun, openRunDir, runTraining, trainerOptions } from './run.js';
+import { adapterName, finishRun, inRunDir, runTraining, trainerOptions } from './run.js';
 
 export const POINTS_HELP = `flowgpu train points --data FILE [options]
 
@@ -97,9 +97,7 @@ export async function runPoints({ cfg, run, x }: ReturnType<typeof pointsConfig>
     ...trainerOptions(cfg, run), net, data: points.batches(cfg.batch, cfg.seed),
     scheduler: flow.schedulerByName(cfg.path, { sigmaMin: cfg.sigmaMin }), coupling: cfg.coupling, config: { ...cfg },
   });
-  let release = () => {};
-  try {
-    release = openRunDir(run);
+  return inRunDir(run, trainer, async () => {
     const head = `flowgpu train points: ${cfg.data}, ${split.train.length} rows of ${dim} (${split.holdout.length} held out), ` +
       `${net.module.parameterCount()} parameters, batch ${cfg.batch}, ${cfg.steps} steps on ${await adapterName()}`;
     const result = await runTraining(trainer, run, head);
@@ -117,9 +115,5 @@ export async function runPoints({ cfg, run, x }: ReturnType<typeof pointsConfig>
     await finishRun(trainer, result, run, { lossTitle: `CFM loss (${cfg.data})`, head: { data: cfg.data, dim }, tail: { sampler: { solver: run.solver, nfe: gen.nfe, n }, ...quality } });
     process.stdout.write(`${metrics.formatQuality(quality)}\nwrote ${run.out}/{model.safetensors, checkpoint.safetensors, samples.npy, samples.png, loss.png, metrics.json}\n`);
     return { history: result.history, quality };
-  } finally {
-    trainer.dispose(); // and the points, through their data source
-    net.module.dispose();
-    release();
-  }
+  });
 }

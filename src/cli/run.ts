@@ -47,6 +47,22 @@ export function openRunDir(f: RunFlags): () => void {
 }
 
 /**
+ * Runs a training command's `body` with --out opened for it (openRunDir), then releases the
+ * trainer (and its data source), its network and the lock, however the body ends.
+ */
+export async function inRunDir<T>(f: RunFlags, trainer: train.Trainer, body: () => Promise<T>): Promise<T> {
+  let release = () => {};
+  try {
+    release = openRunDir(f);
+    return await body();
+  } finally {
+    trainer.dispose();
+    trainer.net.module.dispose();
+    release();
+  }
+}
+
+/**
  * Trains to the end (or to Ctrl-C) with the run directory's files: restores the checkpoint with
  * --resume, writes one every --ckpt-every steps and at the end.
  */

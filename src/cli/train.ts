@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { data, flow, initGpu, io, metrics, nn, node, noGrad, tensor, train } from '../node.js';
 import { LOOP_OPTIONS, RUN_DIR_HELP, loopSettings, num, oneOf, parse, UsageError, type LoopSettings, type RunFlags } from './args.js';
 import { pointsConfig, runPoints } from './points.js';
-import { adapterName, finishRun, openRunDir, runTraining, trainerOptions, withGpu } from './run.js';
+import { adapterName, finishRun, inRunDir, runTraining, trainerOptions, withGpu } from './run.js';
 
 export const TOY_HELP = `flowgpu train toy [options]
 
@@ -97,6 +97,13 @@ export function toyConfig(argv: string[]): { cfg: ToyConfig; run: RunFlags } {
 
 /** Trains, samples and writes the run's files (the GPU must be up). */
 export async function runToy({ cfg, run }: ReturnType<typeof toyConfig>): Promise<{ history: train.History; quality: metrics.QualityReport | null }> {
+  // the final samples go through the net in one batch (dopri5's steps are shared by all rows):
+  // check that its widest activation fits one buffer now, not after the training
+  const most = (await initGpu()).limits.maxStorageBufferBindingSize ?? 134217728;
+  const need = run.samples * cfg.model.hidden * 4;
+  if (need > most) {
+    throw new UsageError(`--samples ${run.samples} needs ${(need / 2 ** 20).toFixed(0)} MiB for one hidden activation; this adapter's buffers hold ${(most / 2 ** 20).toFixed(0)} MiB: use --samples ≤ ${Math.floor(most / (4 * cfg.model.hidden))}`);
+  }
   const net = nn.buildNet({ arch: 'mlp', model: cfg.model }, cfg.seed);
   const trainer = new train.Trainer({
     ...trainerOptions(cfg, run),
@@ -107,16 +114,7 @@ export async function runToy({ cfg, run }: ReturnType<typeof toyConfig>): Promis
     coupling: cfg.coupling,
     config: { ...cfg },
   });
-  let release = () => {};
-  try {
-    // the final samples go through the net in one batch (dopri5's steps are shared by all rows):
-    // check that its widest activation fits one buffer now, not after the training
-    const most = (await initGpu()).limits.maxStorageBufferBindingSize ?? 134217728;
-    const need = run.samples * cfg.model.hidden * 4;
-    if (need > most) {
-      throw new UsageError(`--samples ${run.samples} needs ${(need / 2 ** 20).toFixed(0)} MiB for one hidden activation; this adapter's buffers hold ${(most / 2 ** 20).toFixed(0)} MiB: use --samples ≤ ${Math.floor(most / (4 * cfg.model.hidden))}`);
-    }
-    release = openRunDir(run);
+  return inRunDir(run, trainer, async () => {
     const head = `flowgpu train toy: ${cfg.dataset}, ${net.module.parameterCount()} parameters, batch ${cfg.batch}, ${cfg.steps} steps on ${await adapterName()}`;
     const result = await runTraining(trainer, run, head);
     if (result.cancelled) return { history: result.history, quality: null };
@@ -138,11 +136,7 @@ export async function runToy({ cfg, run }: ReturnType<typeof toyConfig>): Promis
     await finishRun(trainer, result, run, { lossTitle: `CFM loss (${cfg.dataset})`, head: { dataset: cfg.dataset }, tail: { sampler: { solver, nfe, n }, ...quality } });
     process.stdout.write(`${metrics.formatQuality(quality)}\nwrote ${run.out}/{model.safetensors, checkpoint.safetensors, samples.npy, samples.png, trajectories.png, loss.png, metrics.json}\n`);
     return { history: result.history, quality };
-  } finally {
-    trainer.dispose();
-    net.module.dispose();
-    release();
-  }
+  });
 }
 
 export const MNIST_HELP = `flowgpu train mnist [options]
@@ -236,9 +230,7 @@ export async function runMnist({ cfg, run, guidance }: ReturnType<typeof mnistCo
   const trainer = new train.Trainer({
     ...trainerOptions(cfg, run), net, data: images.batches(cfg.batch, cfg.seed), labelDropout: cfg.labelDropout, config: { ...cfg },
   });
-  let release = () => {};
-  try {
-    release = openRunDir(run);
+  return inRunDir(run, trainer, async () => {
     const head = `flowgpu train mnist: ${cfg.size}×${cfg.size} ${cfg.arch}${cfg.cond ? ' (class-conditional)' : ''}, ${net.module.parameterCount()} parameters, ` +
       `${images.count} images, batch ${cfg.batch}, ${cfg.steps} steps on ${await adapterName()}`;
     const result = await runTraining(trainer, run, head);
@@ -258,11 +250,7 @@ export async function runMnist({ cfg, run, guidance }: ReturnType<typeof mnistCo
     const names = ['model.safetensors', 'checkpoint.safetensors', ...files.map((f) => f.slice(run.out.length + 1)), 'grid.png', 'loss.png', 'metrics.json'];
     process.stdout.write(`wrote ${run.out}/{${names.join(', ')}}\njudge them with: flowgpu eval mnist ${join(run.out, 'samples.npy')}\n`);
     return { history: result.history, pixels, labels };
-  } finally {
-    trainer.dispose(); // and the dataset, through its data source
-    net.module.dispose();
-    release();
-  }
+  });
 }
 
 /** Writes images [N, 1, S, S] in [0, 1] and, when given, their labels (int32 [N]) beside them. */
