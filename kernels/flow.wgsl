@@ -15,6 +15,10 @@
 //   w = philox_at(seed, step, row, STREAM_TIME): one t per row, shared by all D elements.
 // Source noise: element i of x0 is normal k = i % 4 of normal4(philox_at(seed, step, ⌊i/4⌋,
 //   STREAM_SOURCE)) — the same values random.wgsl's fill_normal gives for that stream.
+// Path noise (data-to-data flows, `noise` = σ > 0): x_t gains σ·ε, ε element i the normal k = i % 4
+//   of philox_at(seed, step, ⌊i/4⌋, STREAM_PATH_NOISE); u_t is unchanged. With CondOT (σ_min = 0)
+//   and a given x0 from data this is the path x_t ~ N(t·x1 + (1 − t)·x0, σ²) of Tong et al.'s
+//   I-CFM: the marginal probability path has full support between two data sets.
 //
 // Entries (x1, x0, xt, ut: f32 [N, D] row-major, flat n = N·D; t_in, t_out: f32 [N]):
 //   interpolate_sample     x1 → xt, t_out, ut           draws x0 and t     (the training kernel)
@@ -25,6 +29,8 @@
 //   draw_time              → t_out [N]                  exactly the t of interpolate_sample
 //   drop_labels            labels i32 [n] → labels_out: replaced by null_label with probability p
 //                          (u01 of philox_at(seed, step, ⌊i/4⌋, STREAM_LABEL) word i%4 < p)
+//   flag_cond              cond_in f32 [R, W] → cond_out [R, W + 1]: values and a 1, or zeros (∅)
+//                          w.p. p, the drop decision of label r in drop_labels
 // One thread per 4 consecutive elements (one Philox call for their x0); each thread evaluates
 // path_coef once per row it touches. Fused: the whole training input — noise, time, x_t, u_t —
 // in one pass that reads x1 once and writes x_t, t, u_t once (unfused: randn, rand, 2 broadcasts,
@@ -37,6 +43,7 @@
 const STREAM_SOURCE: u32 = 0u;
 const STREAM_TIME: u32 = 1u;
 const STREAM_LABEL: u32 = 2u;
+const STREAM_PATH_NOISE: u32 = 7u;
 const T_EPS: f32 = 5.9604644775390625e-8;
 
 struct FlowParams {
@@ -50,7 +57,7 @@ struct FlowParams {
   tp: vec2f,
   t_range: vec2f,
   rows: u32,
-  _pad: u32,
+  noise: f32,
 }
 
 @group(0) @binding(0) var<storage, read> x1: array<f32>;
@@ -188,6 +195,8 @@ fn given_times(q: u32) -> vec4f {
 fn write_quad(q: u32, x0q: vec4f, tq: vec4f) {
   var row = 0xffffffffu;
   var c = vec4f(0.0);
+  var eps = vec4f(0.0);
+  if (fp.noise != 0.0) { eps = fp.noise * normal4(philox_at(fp.seed, fp.step, q, STREAM_PATH_NOISE)); }
   for (var k = 0u; k < 4u; k++) {
     let i = q * 4u + k;
     if (i >= fp.n) { break; }
@@ -198,7 +207,7 @@ fn write_quad(q: u32, x0q: vec4f, tq: vec4f) {
     }
     let a = x1[i];
     let b = x0q[k];
-    xt[i] = c.x * a + c.y * b;
+    xt[i] = c.x * a + c.y * b + eps[k];
     ut[i] = c.z * a + c.w * b;
   }
 }
@@ -272,4 +281,38 @@ fn drop_labels(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
     if (i >= dp.n) { break; }
     labels_out[i] = select(labels[i], dp.null_label, u01(w[k]) < dp.p);
   }
+}
+
+// ------------------------------------------------------------------ vector conditions
+
+// A continuous condition c [rows, width] reaches the network as [rows, width + 1]: the values and a
+// 1 (present), or all zeros (∅, the null condition of classifier-free guidance). Row r is dropped to
+// ∅ with probability p, decided by the same draw drop_labels uses for label r (u01 of word r % 4 of
+// philox_at(seed, step, ⌊r/4⌋, STREAM_LABEL)); p = 0 only appends the flag. One thread per output
+// element.
+
+struct CondParams {
+  rows: u32,
+  width: u32,
+  p: f32,
+  _pad: u32,
+  seed: vec2u,
+  step: vec2u,
+}
+
+@group(0) @binding(11) var<storage, read> cond_in: array<f32>;
+@group(0) @binding(12) var<storage, read_write> cond_out: array<f32>;
+@group(0) @binding(13) var<uniform> cp: CondParams;
+
+@compute @workgroup_size(WG)
+fn flag_cond(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let o = quad_index(gid, nwg);
+  let w1 = cp.width + 1u;
+  if (o >= cp.rows * w1) { return; }
+  let r = o / w1;
+  let j = o % w1;
+  let keep = u01(philox_at(cp.seed, cp.step, r / 4u, STREAM_LABEL)[r % 4u]) >= cp.p;
+  var v = 1.0;
+  if (j < cp.width) { v = cond_in[r * cp.width + j]; }
+  cond_out[o] = select(0.0, v, keep);
 }

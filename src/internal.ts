@@ -72,10 +72,10 @@ export {
 } from './flow/paths.js';
 export {
   squaredDistances, linearSumAssignment, exactOTPairing, sinkhorn, sinkhornPairing, pairFromPlan, drawSource, sinkhornCouple,
-  exactOTCouple, type Coupling, type SinkhornOptions, type SinkhornResult, type SinkhornPairingOptions,
+  exactOTCouple, type CoupleOptions, type Coupling, type SinkhornOptions, type SinkhornResult, type SinkhornPairingOptions,
 } from './flow/coupling.js';
 export {
-  flowMatchingStep, dropLabels, LossMeter, type VelocityModel, type Updater, type FlowMatchingStepOptions,
+  flowMatchingStep, dropLabels, flagConditions, LossMeter, type VelocityModel, type Updater, type FlowMatchingStepOptions,
 } from './flow/train.js';
 
 export { conv2d } from './autograd/conv.js';
@@ -86,7 +86,7 @@ export { Conv2d, type Conv2dModuleOptions } from './nn/conv.js';
 export { GroupNorm } from './nn/norm.js';
 export { Embedding } from './nn/embedding.js';
 export { UNet, ResBlock, defaultUNetConfig, type UNetConfig } from './nn/unet.js';
-export { guidedVelocity, GuidanceLabels, type ConditionalVelocityModel } from './nn/guidance.js';
+export { guidedVelocity, GuidanceLabels, GuidanceConditions, type GuidanceInputs, type ConditionalVelocityModel } from './nn/guidance.js';
 export {
   parseIdx, parseMnist, mnistPixels, resizeWeights, pixelToModel, modelToPixels, dropLabelsHost, EpochSampler, MnistDataset,
   MNIST_FILES, type IdxArray, type MnistHost, type MnistSplit, type ResizeMethod, type ResizeTap, type MnistDatasetOptions,

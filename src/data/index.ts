@@ -13,5 +13,5 @@ export {
 export { HostRng } from '../nn/module.js';
 export {
   PointDataset, standardization, standardize, unstandardize, holdoutSplit, pickRows, parseCsv, checkPoints, gaussianPoints,
-  type Standardization,
+  type Standardization, type PointExtras, type PointBatch,
 } from './points.js';

@@ -1,7 +1,8 @@
 /**
- * Point clouds of any dimension as training data (issue 12, step 1): checked rows [N, D], a
- * per-dimension standardisation stored with the model and undone after sampling, a seeded held-out
- * split for the metrics, CSV text parsing, and a GPU-resident data source for the Trainer.
+ * Point clouds of any dimension as training data: checked rows [N, D], a per-dimension
+ * standardisation stored with the model and undone after sampling, a seeded held-out split for the
+ * metrics, CSV text parsing, and a GPU-resident data source for the Trainer — with paired sources
+ * (a paired flow), a source set (a data-to-data flow) or continuous conditions when given.
  *
  * Standardisation: z = (x − mean) / scale per dimension, with scale the standard deviation rounded
  * to a power of two (so dividing and multiplying by it are exact) and 1 for a constant column. The
@@ -100,36 +101,94 @@ export function parseCsv(text: string, what = 'csv'): { data: Float32Array; rows
 }
 
 /**
+ * Rows that travel with each point (same row order): the paired source x0 of a paired flow
+ * (width dim), and/or a continuous condition (width condDim).
+ */
+export interface PointExtras {
+  /** Paired sources [N·dim]: row i flows to row i of the data. */
+  x0?: Float32Array;
+  /** Conditions [N·condDim]. */
+  cond?: Float32Array;
+  condDim?: number;
+}
+
+/** What `PointDataset.batches` yields for a step (a Trainer TrainBatch). */
+export interface PointBatch {
+  x1: Tensor;
+  x0?: Tensor;
+  cond?: Tensor;
+  source?: Tensor;
+}
+
+/**
  * Points resident on the GPU for training: `batches(batch, seed)` is a Trainer DataSource whose
- * batch s holds the rows of EpochSampler batch s (a seeded shuffle per epoch), [batch, dim].
+ * batch s holds the rows of EpochSampler batch s (a seeded shuffle per epoch), [batch, dim], with
+ * the same rows of the paired sources and conditions when the dataset has them. With
+ * `{ source }` (another PointDataset of the same dimension) each batch also carries `source`, a
+ * batch of the source set drawn by its own shuffle: a data-to-data flow, coupled by the Trainer.
  */
 export class PointDataset {
   readonly count: number;
-  private table: Tensor | null;
+  readonly condDim: number;
+  private tables: { x1: Tensor; x0?: Tensor; cond?: Tensor } | null;
 
-  constructor(x: Float32Array, readonly dim: number, what = 'data') {
+  constructor(x: Float32Array, readonly dim: number, what = 'data', extras: PointExtras = {}) {
     this.count = checkPoints(x, dim, what);
-    this.table = keep(tensor(x, [this.count, dim]));
+    this.condDim = extras.cond ? extras.condDim ?? 1 : 0;
+    if (extras.x0) {
+      const n0 = checkPoints(extras.x0, dim, `${what}: paired sources`);
+      if (n0 !== this.count) throw new FlowGpuError(`${what}: ${n0} source rows for ${this.count} data rows: pairs need the same number of rows (row i of one goes with row i of the other)`);
+    }
+    if (extras.cond) {
+      if (!(Number.isInteger(this.condDim) && this.condDim >= 1)) throw new FlowGpuError(`${what}: condDim must be a positive integer, got ${extras.condDim}`);
+      const nc = checkPoints(extras.cond, this.condDim, `${what}: conditions`);
+      if (nc !== this.count) throw new FlowGpuError(`${what}: ${nc} condition rows for ${this.count} data rows: give one condition per row`);
+    }
+    this.tables = {
+      x1: keep(tensor(x, [this.count, dim])),
+      ...(extras.x0 ? { x0: keep(tensor(extras.x0, [this.count, dim])) } : {}),
+      ...(extras.cond ? { cond: keep(tensor(extras.cond, [this.count, this.condDim])) } : {}),
+    };
   }
 
-  batches(batch: number, seed = 0): { batch(step: number): { x1: Tensor }; dispose(): void } {
+  /** The rows `idx` (host indices) of every table. */
+  private gather(rows: Int32Array): { x1: Tensor; x0?: Tensor; cond?: Tensor } {
+    if (!this.tables) throw new FlowGpuError('PointDataset: used after dispose()');
+    const idx = tensor(rows, [rows.length], 'i32');
+    const t = this.tables;
+    const out = { x1: gatherRowsRaw(t.x1, idx), ...(t.x0 ? { x0: gatherRowsRaw(t.x0, idx) } : {}), ...(t.cond ? { cond: gatherRowsRaw(t.cond, idx) } : {}) };
+    idx.dispose();
+    return out;
+  }
+
+  batches(batch: number, seed = 0, o: { source?: PointDataset } = {}): { batch(step: number): PointBatch; dispose(): void } {
     if (batch > this.count) throw new FlowGpuError(`the batch (${batch}) is larger than the ${this.count} training rows: use a batch ≤ ${this.count}`);
+    const src = o.source;
+    if (src) {
+      if (src.dim !== this.dim) throw new FlowGpuError(`the source has ${src.dim} dimensions and the data ${this.dim}: a flow maps between sets of the same dimension`);
+      if (batch > src.count) throw new FlowGpuError(`the batch (${batch}) is larger than the ${src.count} source rows: use a batch ≤ ${src.count}`);
+      if (this.tables?.x0) throw new FlowGpuError('a paired dataset already has its sources (x0): give either pairs or a source set, not both');
+    }
     const sampler = new EpochSampler(this.count, batch, seed);
+    // the source set is shuffled on its own stream: its batches are independent of the data's
+    const srcSampler = src ? new EpochSampler(src.count, batch, (seed ^ 0x3c6ef372) >>> 0) : null;
     return {
       batch: (step) => {
-        if (!this.table) throw new FlowGpuError('PointDataset: used after dispose()');
-        const idx = tensor(sampler.batchAt(step), [batch], 'i32');
-        const rows = gatherRowsRaw(this.table, idx);
-        idx.dispose();
-        return { x1: rows };
+        const b: PointBatch = this.gather(sampler.batchAt(step));
+        if (src && srcSampler) b.source = src.gather(srcSampler.batchAt(step)).x1;
+        return b;
       },
-      dispose: () => this.dispose(),
+      dispose: () => {
+        this.dispose();
+        src?.dispose();
+      },
     };
   }
 
   dispose(): void {
-    this.table?.dispose();
-    this.table = null;
+    if (!this.tables) return;
+    for (const t of Object.values(this.tables)) t.dispose();
+    this.tables = null;
   }
 }
 

@@ -12,7 +12,8 @@
  *                 one-submit training step; use it beyond ~1k, or whenever a read-back hurts.
  *
  * Every coupling keeps x1's order (so class labels stay aligned with their data) and returns the
- * x0 to pair with each x1 row. The x0 drawn here for (seed, step) is the same noise the
+ * x0 to pair with each x1 row. The source is N(0, I) noise, or a batch of another data set (a
+ * data-to-data flow, `source`): the couplings re-pair its rows as they re-pair noise. The x0 drawn here for (seed, step) is the same noise the
  * independent coupling's kernel draws (stream STREAM.source), before re-pairing.
  */
 import sinkhornSrc from '../../kernels/sinkhorn.wgsl';
@@ -278,6 +279,25 @@ export function drawSource(x1: Tensor, o: { seed: number; step: number }): Tenso
   return randNormal(x1.shape, { seed: o.seed, step: o.step, stream: STREAM.source });
 }
 
+/**
+ * Options of a training coupling: the step's seed and counter, and optionally the source samples to
+ * re-pair (a data-to-data flow: a batch drawn from the source set, shaped like x1); without them
+ * the source is N(0, I) noise drawn for (seed, step).
+ */
+export interface CoupleOptions {
+  seed: number;
+  step: number;
+  source?: Tensor;
+}
+
+function candidates(x1: Tensor, o: CoupleOptions): Tensor {
+  if (!o.source) return drawSource(x1, o);
+  if (o.source.dtype !== 'f32' || o.source.shape.join() !== x1.shape.join()) {
+    throw new FlowGpuError(`coupling: the source batch ${o.source.dtype}${fmt(o.source.shape)} must be f32 shaped like the data batch ${fmt(x1.shape)}`);
+  }
+  return o.source;
+}
+
 function gatherLike(x0: Tensor, idx: Tensor, shape: readonly number[]): Tensor {
   const table = rows2d(x0, 'coupling');
   const rows = gatherRowsRaw(table, idx);
@@ -291,11 +311,11 @@ function gatherLike(x0: Tensor, idx: Tensor, shape: readonly number[]): Tensor {
  * Sinkhorn coupling on the GPU, no read-back: the x0 (same shape as x1) to pair with each x1 row
  * for (seed, step).
  */
-export function sinkhornCouple(x1: Tensor, o: { seed: number; step: number } & SinkhornPairingOptions): Tensor {
-  const x0 = drawSource(x1, o);
+export function sinkhornCouple(x1: Tensor, o: CoupleOptions & SinkhornPairingOptions): Tensor {
+  const x0 = candidates(x1, o);
   const idx = sinkhornPairing(x1, x0, { ...o, seed: o.seed, step: o.step });
   const out = gatherLike(x0, idx, x1.shape);
-  x0.dispose();
+  if (x0 !== o.source) x0.dispose();
   idx.dispose();
   return out;
 }
@@ -305,11 +325,11 @@ export function sinkhornCouple(x1: Tensor, o: { seed: number; step: number } & S
  * matrix) and an O(n³) assignment on the CPU: call it before the (synchronous) training step and
  * pass the result as the step's x0.
  */
-export async function exactOTCouple(x1: Tensor, o: { seed: number; step: number }): Promise<Tensor> {
-  const x0 = drawSource(x1, o);
+export async function exactOTCouple(x1: Tensor, o: CoupleOptions): Promise<Tensor> {
+  const x0 = candidates(x1, o);
   const idx = await exactOTPairing(x1, x0);
   const out = gatherLike(x0, idx, x1.shape);
-  x0.dispose();
+  if (x0 !== o.source) x0.dispose();
   idx.dispose();
   return out;
 }

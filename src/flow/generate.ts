@@ -11,7 +11,7 @@
  */
 import { noGrad } from '../autograd/tape.js';
 import { FlowGpuError } from '../gpu/errors.js';
-import { guidedVelocity, GuidanceLabels } from '../nn/guidance.js';
+import { guidedVelocity, GuidanceConditions, GuidanceLabels } from '../nn/guidance.js';
 import { HostRng } from '../nn/module.js';
 import type { VelocityNet } from '../nn/registry.js';
 import { full, keep, tensor, type Tensor } from '../tensor/tensor.js';
@@ -41,6 +41,11 @@ export interface GenerateOptions {
   source?: Float32Array | ((at: number, m: number, chunk: number) => Tensor);
   /** Conditional networks: the class of each sample (default: none, i.e. ∅ for every sample). */
   labels?: Int32Array | null;
+  /**
+   * Networks with a continuous condition of width W (`net.condVector`): the condition of each
+   * sample, [n·W] row-major (default: none, i.e. ∅ for every sample).
+   */
+  conditions?: Float32Array | null;
   /** Classifier-free guidance scale (default 1: the plain conditional velocity). */
   guidance?: number;
   /** Samples per solver run (default: the network's `sampleChunk`). */
@@ -62,7 +67,7 @@ export interface Generated {
 }
 
 /** Samples `n` points or images from a network (see the file comment). */
-export async function generate(net: Pick<VelocityNet, 'forward' | 'sampleShape' | 'numClasses' | 'sampleChunk'>, o: GenerateOptions): Promise<Generated> {
+export async function generate(net: Pick<VelocityNet, 'forward' | 'sampleShape' | 'numClasses' | 'sampleChunk' | 'condVector'>, o: GenerateOptions): Promise<Generated> {
   const n = o.n;
   if (!(Number.isInteger(n) && n >= 1)) throw new FlowGpuError(`generate: n must be a positive integer, got ${n}`);
   const width = net.sampleShape.reduce((a, b) => a * b, 1);
@@ -76,6 +81,14 @@ export async function generate(net: Pick<VelocityNet, 'forward' | 'sampleShape' 
     if (bad >= 0) throw new FlowGpuError(`generate: label ${bad} is ${labels[bad]}; this network knows classes 0…${net.numClasses - 1} (−1: none)`);
   } else if (guidance !== 1 && net.numClasses > 0) {
     throw new FlowGpuError('generate: guidance needs labels (the class of each sample)');
+  }
+  const width_c = net.condVector ?? 0;
+  const conditions = o.conditions ?? null;
+  if (conditions) {
+    if (!width_c) throw new FlowGpuError('generate: this network takes no continuous condition (pass labels for a class-conditional one)');
+    if (conditions.length !== n * width_c) throw new FlowGpuError(`generate: ${conditions.length} condition values for ${n} samples of width ${width_c} (need ${n * width_c})`);
+  } else if (width_c && guidance !== 1) {
+    throw new FlowGpuError('generate: guidance needs conditions (the condition of each sample)');
   }
   const src = o.source;
   if (src instanceof Float32Array && src.length !== n * width) {
@@ -91,10 +104,13 @@ export async function generate(net: Pick<VelocityNet, 'forward' | 'sampleShape' 
   for (let c = 0, at = 0; at < n; c++, at += chunk) {
     const m = Math.min(chunk, n - at);
     const x0 = noGrad(() => keep(source(at, m, c)));
-    const lab = labels ? new GuidanceLabels(labels.subarray(at, at + m)) : null;
+    const lab = labels ? new GuidanceLabels(labels.subarray(at, at + m))
+      : width_c ? new GuidanceConditions(conditions ? conditions.subarray(at * width_c, (at + m) * width_c) : new Float32Array(m * width_c), width_c)
+      : null;
+    const w = conditions || labels ? guidance : 0; // no condition given: the null condition ∅
     const v = (x: Tensor, t: number) => {
       const tt = full([m], t);
-      return lab ? guidedVelocity(net, x, tt, lab, guidance) : net.forward(x, tt);
+      return lab ? guidedVelocity(net, x, tt, lab, w) : net.forward(x, tt);
     };
     try {
       const res = await noGrad(() => sample(v, x0, { solver: o.solver ?? 'midpoint', nfe: o.steps === undefined ? o.nfe ?? 40 : undefined, steps: o.steps, rtol: o.rtol, atol: o.atol }));

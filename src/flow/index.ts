@@ -7,10 +7,10 @@ export { condOT, polynomial, cosine, vp, schedulerByName, type Scheduler, type S
 export { uniformTime, logitNormalTime, timeSamplerByName, type TimeSampler, type TimeSamplerName, type TimeRange } from './time.js';
 export { interpolateWithTarget, type PathSample, type InterpolateOptions } from './paths.js';
 export {
-  exactOTCouple, sinkhornCouple, exactOTPairing, sinkhorn, sinkhornPairing, linearSumAssignment, squaredDistances,
+  exactOTCouple, sinkhornCouple, type CoupleOptions, exactOTPairing, sinkhorn, sinkhornPairing, linearSumAssignment, squaredDistances,
   type Coupling, type SinkhornOptions, type SinkhornResult, type SinkhornPairingOptions,
 } from './coupling.js';
-export { flowMatchingStep, dropLabels, LossMeter, type VelocityModel, type Updater, type FlowMatchingStepOptions } from './train.js';
+export { flowMatchingStep, dropLabels, flagConditions, LossMeter, type VelocityModel, type Updater, type FlowMatchingStepOptions } from './train.js';
 export {
   sample, integrateFixed, odeStep, timeAsTensor, type VelocityField, type SolverName, type FixedStepSolver, type SampleOptions, type SampleResult,
 } from './solvers.js';

@@ -5,9 +5,10 @@
  * and a time sampler (src/flow/time.ts), one dispatch draws x0 ~ N(0, I) and one t per row from
  * the counter-based generator (seed, step) and writes
  *
- *   x_t = α_t·x1 + σ_t·x0        u_t = α̇_t·x1 + σ̇_t·x0        t
+ *   x_t = α_t·x1 + σ_t·x0 (+ σ·ε)     u_t = α̇_t·x1 + σ̇_t·x0        t
  *
- * — the model input, the regression target and the time — with nothing uploaded from the host.
+ * — the model input, the regression target and the time — with nothing uploaded from the host
+ * (σ·ε: the optional path noise of data-to-data flows, `noise`).
  * Variants take x0 (couplings, reflow pairs) and/or t (loss at fixed times) as given. The draws for
  * (seed, step) are the same in every variant: `drawSourceAndTime` returns exactly the x0 and t
  * that `interpolateWithTarget` uses for that seed and step.
@@ -56,6 +57,12 @@ export interface InterpolateOptions extends DrawOptions {
   x0?: Tensor;
   /** Times per row [N]; drawn in the kernel when absent. */
   t?: Tensor;
+  /**
+   * Path noise σ ≥ 0 (default 0): x_t gains σ·ε, ε ~ N(0, I) drawn for (seed, step); u_t is
+   * unchanged. For data-to-data flows (x0 from data), where it widens the path x_t ~ N(t·x1 +
+   * (1 − t)·x0, σ²) so the flow is not degenerate (Tong et al. 2023, I-CFM).
+   */
+  noise?: number;
 }
 
 const fmt = (s: Shape) => `[${s.join(', ')}]`;
@@ -67,8 +74,10 @@ function rowsOf(x: Tensor, what: string): [number, number] {
   return [n, x.size / n];
 }
 
-function flowParams(rows: number, d: number, o: DrawOptions, s?: Scheduler) {
+function flowParams(rows: number, d: number, o: DrawOptions & { noise?: number }, s?: Scheduler) {
   const time = o.time ?? uniformTime();
+  const noise = o.noise ?? 0;
+  if (!(noise >= 0 && Number.isFinite(noise))) throw new FlowGpuError(`interpolate: the path noise σ must be finite and ≥ 0, got ${noise}`);
   return {
     n: rows * d,
     d: Math.max(d, 1),
@@ -80,6 +89,7 @@ function flowParams(rows: number, d: number, o: DrawOptions, s?: Scheduler) {
     tp: [...time.params],
     t_range: [...time.range],
     rows,
+    noise,
   };
 }
 

@@ -45,6 +45,8 @@ export const STREAM = {
   hutchinson: 5,
   /** Uniform dequantisation of pixels (likelihood.ts, dequantize). */
   dequantize: 6,
+  /** The path noise σ·ε of data-to-data flows (kernels/flow.wgsl, `noise`). */
+  pathNoise: 7,
   /** First id free for callers (randNormal / randUniform default). */
   user: 16,
 } as const;

@@ -10,6 +10,10 @@
  * K steps (`LossMeter` sums it on the GPU and reads the mean once per K steps), never every step —
  * a read-back stalls the pipeline.
  *
+ * Sources: N(0, I) noise drawn in the kernel, given pairs `x0` (reflow, paired data), or a batch of
+ * another data set `source` that the coupling pairs with x1 (a data-to-data flow, usually with
+ * path noise σ > 0). Conditions: i32 class labels, or continuous f32 rows (see `flagConditions`).
+ *
  * Couplings: independent and Sinkhorn OT run inside the step. Exact OT needs the cost matrix on
  * the host (one read-back): `await exactOTCouple(x1, { seed, step })` before the step and pass the
  * result as `x0` (reflow pairs are passed the same way).
@@ -54,12 +58,25 @@ export interface FlowMatchingStepOptions {
   update: Updater | (() => void);
   /** Also updated after the optimiser (an EMA not already fused into it). */
   ema?: { update(): void } | null;
-  /** Conditioning passed to the model (e.g. i32 class labels [N]). */
+  /**
+   * Conditioning passed to the model: i32 class labels [N], or a continuous condition f32 [N, W]
+   * that reaches the model as [N, W + 1] (`flagConditions`: the values and a 1, or zeros for ∅).
+   */
   cond?: Tensor;
-  /** Label dropout for classifier-free guidance: i32 labels are replaced by nullLabel w.p. p. */
+  /**
+   * Dropout for classifier-free guidance: i32 labels are replaced by nullLabel w.p. p; rows of a
+   * continuous condition by ∅.
+   */
   labelDropout?: { p: number; nullLabel?: number } | null;
-  /** Source samples paired with x1 (exact OT, reflow); drawn in the kernel when absent. */
+  /** Source samples paired with x1 (exact OT, reflow, paired data); drawn in the kernel when absent. */
   x0?: Tensor;
+  /**
+   * A batch of another data set, shaped like x1, to flow from (a data-to-data flow): the coupling
+   * pairs its rows with x1's (independent: by position). Without it the source is N(0, I).
+   */
+  source?: Tensor;
+  /** Path noise σ (default 0): x_t gains σ·ε (interpolateWithTarget's `noise`); for data sources. */
+  noise?: number;
   /**
    * 'independent' (default) or Sinkhorn OT on the GPU. Exact OT cannot run inside a step (it reads
    * the cost matrix back): `x0 = await exactOTCouple(x1, { seed, step })`, then pass `x0`.
@@ -87,16 +104,17 @@ export function flowMatchingStep(model: VelocityModel, x1: Tensor, o: FlowMatchi
     );
   }
   if (c && o.x0) throw new FlowGpuError('flowMatchingStep: give either x0 or a coupling, not both');
+  if (o.x0 && o.source) throw new FlowGpuError('flowMatchingStep: give either x0 (pairs) or a source batch (to couple), not both');
   if (c && c.kind !== 'ot-sinkhorn') throw new FlowGpuError(`flowMatchingStep: unknown coupling '${(c as { kind: string }).kind}'`);
   const loss = tidy(() => {
     zeroGrads(model);
-    let x0 = o.x0;
-    if (!x0 && c?.kind === 'ot-sinkhorn') x0 = sinkhornCouple(x1, { ...c, seed: o.seed, step: o.step });
-    const { xt, t, ut } = interpolateWithTarget(x1, { scheduler: o.scheduler, time: o.time, seed: o.seed, step: o.step, x0 });
+    let x0 = o.x0 ?? o.source;
+    if (!o.x0 && c?.kind === 'ot-sinkhorn') x0 = sinkhornCouple(x1, { ...c, seed: o.seed, step: o.step, source: o.source });
+    const { xt, t, ut } = interpolateWithTarget(x1, { scheduler: o.scheduler, time: o.time, seed: o.seed, step: o.step, x0, noise: o.noise });
     let cond = o.cond;
-    if (cond && o.labelDropout && o.labelDropout.p > 0) {
-      cond = dropLabels(cond, { ...o.labelDropout, seed: o.seed, step: o.step });
-    }
+    const p = o.labelDropout?.p ?? 0;
+    if (cond && cond.dtype === 'f32') cond = flagConditions(cond, { p, seed: o.seed, step: o.step });
+    else if (cond && p > 0) cond = dropLabels(cond, { ...o.labelDropout!, seed: o.seed, step: o.step });
     const v = model.forward(xt, t, cond);
     if (v.shape.join() !== ut.shape.join()) {
       throw new FlowGpuError(`flowMatchingStep: the model returned [${v.shape.join(', ')}] for data [${ut.shape.join(', ')}]`);
@@ -133,6 +151,29 @@ export function dropLabels(labels: Tensor, o: { p: number; nullLabel?: number; s
     params: { n: labels.size, null_label: o.nullLabel ?? -1, p: o.p, seed: splitU64(o.seed, 'seed'), step: splitU64(o.step, 'step') },
     workgroups: gpu().grid(Math.ceil(labels.size / 4), 256),
     label: 'drop_labels',
+  });
+  return out;
+}
+
+/**
+ * A continuous condition c [N, W] as a conditional network reads it, [N, W + 1]: each row's values
+ * and a 1 (present), or all zeros (∅, the null condition of classifier-free guidance) with
+ * probability p, drawn on the GPU from (seed, step) by the same draws as `dropLabels` (p = 0: only
+ * the flag is appended). One dispatch (kernels/flow.wgsl, flag_cond).
+ */
+export function flagConditions(c: Tensor, o: { p?: number; seed?: number; step?: number } = {}): Tensor {
+  if (c.dtype !== 'f32' || c.rank !== 2) throw new FlowGpuError(`conditions must be f32 [N, W], got ${c.dtype}[${c.shape.join(', ')}]`);
+  const p = o.p ?? 0;
+  if (!(p >= 0 && p <= 1)) throw new FlowGpuError(`condition dropout: p must be in [0, 1], got ${p}`);
+  const [rows, width] = c.shape;
+  const out = empty([rows, width + 1]);
+  if (out.size === 0) return out;
+  run(kernel('flow'), 'flag_cond', {
+    inputs: { cond_in: c },
+    outputs: { cond_out: out },
+    params: { rows, width, p, seed: splitU64(o.seed ?? 0, 'seed'), step: splitU64(o.step ?? 0, 'step') },
+    workgroups: gpu().grid(out.size, 256),
+    label: 'flag_cond',
   });
   return out;
 }

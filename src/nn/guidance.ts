@@ -17,7 +17,7 @@ import { keep, tensor, type Tensor } from '../tensor/tensor.js';
  * needs.
  */
 export interface ConditionalVelocityModel {
-  /** labels i32 [N]. */
+  /** labels i32 [N], or continuous conditions f32 [N, W + 1] (GuidanceConditions). */
   forward(x: Tensor, t: Tensor, labels?: Tensor): Tensor;
 }
 
@@ -53,11 +53,52 @@ export class GuidanceLabels {
 }
 
 /**
- * The guided velocity at x [N, ...], t [N] for labels `lab` with guidance scale w. w = 1 and
+ * Continuous conditions of a guided sampling run, uploaded once in the form the network reads
+ * (flow's `flagConditions`): `cond` [N, W + 1] = the values and a 1, `none` = zeros (∅), `pair`
+ * [2N, W + 1] = [c; ∅].
+ */
+export class GuidanceConditions {
+  readonly cond: Tensor;
+  readonly none: Tensor;
+  readonly pair: Tensor;
+  constructor(values: ArrayLike<number>, readonly width: number) {
+    if (!(Number.isInteger(width) && width >= 1)) throw new FlowGpuError(`guidance: the condition width must be a positive integer, got ${width}`);
+    if (values.length % width !== 0) throw new FlowGpuError(`guidance: ${values.length} condition values are not rows of ${width}`);
+    const n = values.length / width;
+    const w1 = width + 1;
+    const pair = new Float32Array(2 * n * w1);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < width; j++) {
+        const v = values[i * width + j];
+        if (!Number.isFinite(v)) throw new FlowGpuError(`guidance: condition ${i}, column ${j} is ${v}; conditions must be finite`);
+        pair[i * w1 + j] = v;
+      }
+      pair[i * w1 + width] = 1;
+    }
+    this.cond = keep(tensor(pair.subarray(0, n * w1), [n, w1]));
+    this.none = keep(tensor(pair.subarray(n * w1), [n, w1]));
+    this.pair = keep(tensor(pair, [2 * n, w1]));
+  }
+  get count(): number {
+    return this.cond.shape[0];
+  }
+  dispose(): void {
+    this.cond.dispose();
+    this.none.dispose();
+    this.pair.dispose();
+  }
+}
+
+/** What `guidedVelocity` needs: the conditions of N rows, N nulls and both stacked ([c; ∅]). */
+export type GuidanceInputs = Pick<GuidanceLabels, 'cond' | 'none' | 'pair' | 'count'>;
+
+/**
+ * The guided velocity at x [N, ...], t [N] for labels (or continuous conditions) `lab` with
+ * guidance scale w. w = 1 and
  * w = 0 take one N-row pass; any other w one 2N-row pass, split and combined as
  * (1 − w)·v(∅) + w·v(c).
  */
-export function guidedVelocity(model: ConditionalVelocityModel, x: Tensor, t: Tensor, lab: GuidanceLabels, w: number): Tensor {
+export function guidedVelocity(model: ConditionalVelocityModel, x: Tensor, t: Tensor, lab: GuidanceInputs, w: number): Tensor {
   const n = x.shape[0];
   if (lab.count !== n) throw new FlowGpuError(`guidance: ${lab.count} labels for a batch of ${n}`);
   if (!Number.isFinite(w)) throw new FlowGpuError(`guidance scale must be finite, got ${w}`);

@@ -11,5 +11,5 @@ export { Conv2d, type Conv2dModuleOptions } from './conv.js';
 export { GroupNorm } from './norm.js';
 export { Embedding } from './embedding.js';
 export { UNet, ResBlock, defaultUNetConfig, type UNetConfig } from './unet.js';
-export { guidedVelocity, GuidanceLabels, type ConditionalVelocityModel } from './guidance.js';
+export { guidedVelocity, GuidanceLabels, GuidanceConditions, type GuidanceInputs, type ConditionalVelocityModel } from './guidance.js';
 export { buildNet, mlpSpec, netSpecOf, type NetSpec, type NetArch, type VelocityNet } from './registry.js';

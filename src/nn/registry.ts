@@ -27,7 +27,17 @@ import { UNet, type UNetConfig } from './unet.js';
  * optional image shape) or a UNet config.
  */
 export type NetSpec =
-  | { arch: 'mlp'; model: VelocityMLPConfig; /** Images [C, H, W] the MLP sees flattened (absent: vectors [dim]). */ sampleShape?: number[] }
+  | {
+      arch: 'mlp';
+      model: VelocityMLPConfig;
+      /** Images [C, H, W] the MLP sees flattened (absent: vectors [dim]). */
+      sampleShape?: number[];
+      /**
+       * Width W of a continuous condition (absent or 0: the MLP's condDim counts classes). The MLP
+       * reads it as W + 1 columns (values and a present flag), so model.condDim is W + 1.
+       */
+      condVector?: number;
+    }
   | { arch: 'unet'; model: UNetConfig };
 
 /** A network architecture's name: 'mlp' or 'unet'. */
@@ -39,11 +49,19 @@ export interface VelocityNet {
   readonly spec: NetSpec;
   /** The shape of one sample: [dim] for points, [C, H, W] for images. */
   readonly sampleShape: number[];
-  /** Classes it is conditioned on (0: unconditional). */
+  /** Classes it is conditioned on (0: none). */
   readonly numClasses: number;
+  /**
+   * Width W of the continuous condition it takes (0 or absent: none): forward's third argument is
+   * then f32 [N, W + 1] (flow's `flagConditions`, nn's `GuidanceConditions`).
+   */
+  readonly condVector?: number;
   /** Rows per solver run when sampling (bounds GPU memory; flow's `generate` uses it). */
   readonly sampleChunk: number;
-  /** v(x, t, labels?) with x [N, ...sampleShape], t [N], labels i32 [N] (ignored when unconditional). */
+  /**
+   * v(x, t, cond?) with x [N, ...sampleShape], t [N], cond i32 labels [N] or f32 conditions
+   * [N, W + 1] (ignored when unconditional).
+   */
   forward(x: Tensor, t: Tensor, labels?: Tensor): Tensor;
 }
 
@@ -53,7 +71,12 @@ type Builder<A extends NetArch> = (spec: Extract<NetSpec, { arch: A }>, seed: nu
 const BUILDERS: { [A in NetArch]: Builder<A> } = {
   mlp: (spec, seed) => {
     const m = new VelocityMLP(spec.model, seed);
-    const classes = spec.model.condDim;
+    const vector = spec.condVector ?? 0;
+    if (!(Number.isInteger(vector) && vector >= 0)) throw new FlowGpuError(`mlp: condVector must be a non-negative integer, got ${vector}`);
+    if (vector > 0 && spec.model.condDim !== vector + 1) {
+      throw new FlowGpuError(`mlp: a condition of width ${vector} needs condDim ${vector + 1} (values and a present flag), got ${spec.model.condDim}`);
+    }
+    const classes = vector > 0 ? 0 : spec.model.condDim;
     const shape = spec.sampleShape ?? [spec.model.dim];
     const width = shape.reduce((a, b) => a * b, 1);
     if (width !== spec.model.dim) throw new FlowGpuError(`mlp: sampleShape [${shape.join(', ')}] has ${width} values but the MLP's dim is ${spec.model.dim}`);
@@ -63,9 +86,10 @@ const BUILDERS: { [A in NetArch]: Builder<A> } = {
       spec,
       sampleShape: shape,
       numClasses: classes,
+      condVector: vector,
       sampleChunk: flat ? 1000 : Infinity,
       forward: (x, t, labels) => {
-        const c = classes > 0 ? labels : undefined;
+        const c = classes > 0 || vector > 0 ? labels : undefined;
         return flat ? reshape(m.forward(reshape(x, [x.shape[0], width]), t, c), x.shape) : m.forward(x, t, c);
       },
     };
@@ -121,9 +145,14 @@ export function buildNet(spec: NetSpec, seed = 0): VelocityNet {
   }
 }
 
-/** An MLP's spec, e.g. `mlpSpec({ dim: 2, hidden: 256, hiddenLayers: 3 })`. */
-export function mlpSpec(o: Parameters<typeof mlpConfig>[0], sampleShape?: number[]): NetSpec {
-  return sampleShape ? { arch: 'mlp', model: mlpConfig(o), sampleShape } : { arch: 'mlp', model: mlpConfig(o) };
+/**
+ * An MLP's spec, e.g. `mlpSpec({ dim: 2, hidden: 256, hiddenLayers: 3 })`; `condVector: W` makes it
+ * take a continuous condition of width W (condDim is set to W + 1).
+ */
+export function mlpSpec(o: Parameters<typeof mlpConfig>[0], sampleShape?: number[], extra: { condVector?: number } = {}): NetSpec {
+  const w = extra.condVector ?? 0;
+  const model = mlpConfig(w > 0 ? { ...o, condDim: w + 1 } : o);
+  return { arch: 'mlp', model, ...(sampleShape ? { sampleShape } : {}), ...(w > 0 ? { condVector: w } : {}) };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -34,11 +34,18 @@ import { learningRate, type LrScheduleConfig } from '../optim/schedule.js';
 import { gpu, type Tensor } from '../tensor/tensor.js';
 import { encodeModelFile, encodeRunState, restoreRunState, type History } from './state.js';
 
-/** One training batch: data x1, optional i32 labels, optional paired sources x0 (reflow, paired data). */
+/**
+ * One training batch: data x1; optional i32 labels or continuous conditions; optional sources —
+ * `x0` paired with x1 row by row (reflow, paired data: never re-coupled) or `source`, a batch of
+ * another data set that the coupling pairs with x1 (a data-to-data flow).
+ */
 export interface TrainBatch {
   x1: Tensor;
   labels?: Tensor;
+  /** Continuous conditions f32 [N, W] for a net with `condVector` W. */
+  cond?: Tensor;
   x0?: Tensor;
+  source?: Tensor;
 }
 
 /**
@@ -78,7 +85,12 @@ export interface TrainerOptions {
   time?: TimeSampler;
   /** Minibatch coupling of source and data (default independent); 'ot' is exact, 'sinkhorn' entropic. */
   coupling?: CouplingName | Coupling;
-  /** Conditional nets: the probability of replacing a label by ∅ (classifier-free guidance). */
+  /**
+   * Path noise σ (default 0): x_t gains σ·ε. For data-to-data and paired flows, where it keeps the
+   * path from being degenerate (x_t ~ N(t·x1 + (1 − t)·x0, σ²) with CondOT).
+   */
+  pathNoise?: number;
+  /** Conditional nets: the probability of replacing a label (or condition) by ∅ (classifier-free guidance). */
   labelDropout?: number;
   /** Read the loss back every this many steps (default 50). */
   logEvery?: number;
@@ -190,10 +202,12 @@ export class Trainer {
     }
     if (!(o.lr > 0)) throw new FlowGpuError(`train: lr must be > 0, got ${o.lr}`);
     if (!(o.labelDropout >= 0 && o.labelDropout <= 1)) throw new FlowGpuError(`train: labelDropout must be in [0, 1], got ${o.labelDropout}`);
+    if (!((o.pathNoise ?? 0) >= 0 && Number.isFinite(o.pathNoise ?? 0))) throw new FlowGpuError(`train: pathNoise must be finite and ≥ 0, got ${o.pathNoise}`);
     const emaDecay = o.ema ?? 0.999;
     const cfg = o.config ?? {
       net: o.net.spec, steps: o.steps, seed: o.seed, lr: o.lr, warmup: o.warmup, weightDecay: o.weightDecay ?? 0,
       gradClip: o.gradClip ?? null, ema: emaDecay, labelDropout: o.labelDropout, logEvery: o.logEvery,
+      ...(o.pathNoise ? { pathNoise: o.pathNoise } : {}),
     };
     this.config = netSpecOf(cfg) ? cfg : { ...cfg, net: o.net.spec };
     const model = o.net.module;
@@ -242,20 +256,26 @@ export class Trainer {
     const c = o.coupling;
     let x0 = b.x0;
     try {
+      const recouple = c !== undefined && c !== 'independent' && !(typeof c === 'object' && c.kind === 'independent');
+      if (x0 && recouple) throw new FlowGpuError('train: the data source gives x0 pairs; they cannot be re-coupled (use the independent coupling)');
+      let source = b.source;
       if (c === 'ot' || (typeof c === 'object' && c.kind === 'ot-exact')) {
-        if (x0) throw new FlowGpuError('train: the data source gives x0 pairs; they cannot be re-coupled by exact OT');
-        x0 = await exactOTCouple(b.x1, { seed: o.seed, step: s });
+        x0 = await exactOTCouple(b.x1, { seed: o.seed, step: s, source });
+        source = undefined;
       }
       const coupling: Coupling | undefined = c === 'sinkhorn' ? { kind: 'ot-sinkhorn' } : typeof c === 'object' ? c : undefined;
       const net = this.net;
       const model = { forward: net.forward, parameters: () => net.module.parameters(), zeroGrad: () => net.module.zeroGrad() };
-      const labels = net.numClasses > 0 ? b.labels : undefined;
+      const labels = net.numClasses > 0 ? b.labels : net.condVector ? b.cond : undefined;
+      if (net.condVector && !labels) throw new FlowGpuError('train: the network takes a continuous condition but the data source gives none (cond)');
       return flowMatchingStep(model, b.x1, {
         scheduler: o.scheduler ?? condOT(),
         time: o.time,
         seed: o.seed,
         step: s,
         x0,
+        source,
+        noise: o.pathNoise,
         coupling,
         cond: labels,
         labelDropout: labels && o.labelDropout > 0 ? { p: o.labelDropout, nullLabel: -1 } : null,
@@ -263,7 +283,7 @@ export class Trainer {
       });
     } finally {
       if (x0 !== b.x0) x0?.dispose();
-      for (const t of [b.x1, b.labels, b.x0]) t?.dispose();
+      for (const t of [b.x1, b.labels, b.cond, b.x0, b.source]) t?.dispose();
     }
   }
 
