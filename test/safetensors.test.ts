@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FlowGpuError } from '../src/gpu/errors.js';
 import { decodeCheckpoint, encodeCheckpoint, loadModuleTensors, moduleTensors } from '../src/io/checkpoint.js';
 import { readCheckpoint, readFileBytes, readSafetensors, writeCheckpoint, writeFileAtomic, writeSafetensors } from '../src/io/node-files.js';
-import { decodeSafetensors, encodeSafetensors, matchTensors, type NamedTensor } from '../src/io/safetensors.js';
+import { decodeSafetensors, encodeSafetensors, f16ToF32, f32ToF16, matchTensors, toHalf, widenHalf, type NamedTensor } from '../src/io/safetensors.js';
 import { Linear, Sequential, SiLU } from '../src/nn/layers.js';
 import { HostRng } from '../src/nn/module.js';
 import { useGpu } from './helpers.js';
@@ -113,6 +113,123 @@ describe('safetensors encoding matches the reference implementation byte for byt
   });
 });
 
+describe('F16 (half precision)', () => {
+  // An independent reference: the value of half bits from the IEEE 754 definition in float64, and
+  // the nearest half to x by binary search over all 31 744 finite non-negative halves in order.
+  const refValue = (h: number): number => {
+    const e = (h >> 10) & 31;
+    const m = h & 1023;
+    const s = h >> 15 ? -1 : 1;
+    return e === 31 ? (m ? NaN : s * Infinity) : e === 0 ? s * (m / 1024) * 2 ** -14 : s * (1 + m / 1024) * 2 ** (e - 15);
+  };
+  const positives = Array.from({ length: 0x7c00 }, (_, h) => refValue(h)); // increasing with h
+  const refNearest = (x: number): number => {
+    const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+    const a = Math.abs(x);
+    if (a >= 65520) return sign | 0x7c00; // 65520 = halfway from 65504 to 2¹⁶: ties to even → ∞
+    let lo = 0;
+    let hi = positives.length - 1;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (positives[mid] <= a) lo = mid;
+      else hi = mid;
+    }
+    const dl = a - positives[lo];
+    const dh = positives[hi] - a;
+    return sign | (dl < dh ? lo : dh < dl ? hi : lo % 2 === 0 ? lo : hi);
+  };
+
+  it('every one of the 65 536 half bit patterns widens to its IEEE value and narrows back to itself', () => {
+    const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
+    const wide = f16ToF32(all);
+    const back = f32ToF16(wide);
+    for (let h = 0; h < 65536; h++) {
+      const want = refValue(h);
+      if (Number.isNaN(want)) {
+        expect(Number.isNaN(wide[h]), `0x${h.toString(16)}`).toBe(true);
+        expect(back[h] & 0x7c00).toBe(0x7c00);
+        expect(back[h] & 0x3ff).not.toBe(0); // still a NaN, not ∞
+      } else {
+        if (!Object.is(wide[h], want)) expect(wide[h], `0x${h.toString(16)}`).toBe(want);
+        if (back[h] !== h) expect(back[h], `0x${h.toString(16)}`).toBe(h);
+      }
+    }
+  });
+
+  it('rounds to the nearest half, ties to even, against the reference (random values, midpoints and their neighbours)', () => {
+    const rng = new HostRng(7);
+    const xs: number[] = [];
+    for (let i = 0; i < 20000; i++) xs.push(Math.fround((rng.uniform() - 0.5) * 2 ** (rng.uniform() * 44 - 28)));
+    // every midpoint between neighbouring halves (exact in float32: 12 significant bits) and one float32 ulp either side
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    for (let h = 0; h < 0x7bff; h += 7) {
+      f[0] = (positives[h] + positives[h + 1]) / 2;
+      const mid = f[0];
+      expect(mid).toBe((positives[h] + positives[h + 1]) / 2);
+      xs.push(mid, -mid);
+      if (mid > 0) {
+        u[0] -= 1; xs.push(f[0]);
+        u[0] += 2; xs.push(f[0]);
+      }
+    }
+    xs.push(65504, 65519.99, 65520, 1e6, -1e6, 2 ** -24, 2 ** -25, 2 ** -25 * 1.0001, 2 ** -26, 3 * 2 ** -25, 1e-45, -1e-45, 0, -0);
+    const got = f32ToF16(xs);
+    let wrong = 0;
+    xs.forEach((x, i) => {
+      const want = refNearest(x);
+      if (got[i] !== want && wrong++ < 5) expect(`${x} → 0x${got[i].toString(16)}`).toBe(`${x} → 0x${want.toString(16)}`);
+    });
+    expect(wrong).toBe(0);
+  });
+
+  it('the edges: ±0, the subnormals, the largest half, overflow to ±∞, ∞ and NaN', () => {
+    const bits = (v: number) => f32ToF16([v])[0];
+    expect(bits(0)).toBe(0);
+    expect(bits(-0)).toBe(0x8000);
+    expect(bits(2 ** -24)).toBe(1); // smallest subnormal
+    expect(bits(2 ** -25)).toBe(0); // halfway to 0: ties to even
+    expect(bits(3 * 2 ** -25)).toBe(2); // halfway between 1 and 2 subnormal units: even
+    expect(bits(1023 * 2 ** -24)).toBe(0x3ff); // largest subnormal
+    expect(bits(2 ** -14)).toBe(0x400); // smallest normal
+    expect(bits(2 ** -14 - 2 ** -26)).toBe(0x400); // rounds up out of the subnormals
+    expect(bits(1 + 2 ** -11)).toBe(0x3c00); // 1 + half an ulp: even (down)
+    expect(bits(1 + 3 * 2 ** -11)).toBe(0x3c02); // 1 + 1.5 ulp: even (up)
+    expect(bits(65504)).toBe(0x7bff);
+    expect(bits(65519)).toBe(0x7bff);
+    expect(bits(65520)).toBe(0x7c00);
+    expect(bits(-1e9)).toBe(0xfc00);
+    expect(bits(Infinity)).toBe(0x7c00);
+    expect(bits(-Infinity)).toBe(0xfc00);
+    expect(Number.isNaN(f16ToF32(f32ToF16([NaN]))[0])).toBe(true);
+    expect(Array.from(f16ToF32(Uint16Array.of(0x3555, 0xc000, 0x0001, 0x8000)))).toEqual([0.333251953125, -2, 2 ** -24, -0]);
+  });
+
+  it('F16 tensors round-trip through a file (reference dtype order: F32 before F16), and widen to F32 for loading', () => {
+    const w = f32(0.1, -2.5, 1e-5, 3000.7);
+    const tensors: NamedTensor[] = [
+      { name: 'b', dtype: 'F32', shape: [2], data: f32(1, 2) },
+      { name: 'a', dtype: 'F16', shape: [2, 2], data: f32ToF16(w) },
+    ];
+    const bytes = encodeSafetensors(tensors, null);
+    const header = '{"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F16","shape":[2,2],"data_offsets":[8,16]}}';
+    expect(Array.from(bytes)).toEqual(Array.from(rawFile(header, [...bytesOf(f32(1, 2)), ...new Uint8Array(f32ToF16(w).buffer)])));
+    const back = decodeSafetensors(bytes);
+    const a = back.tensors.find((t) => t.name === 'a')!;
+    expect(a.dtype).toBe('F16');
+    expect(a.data).toBeInstanceOf(Uint16Array);
+    expect(Array.from(a.data)).toEqual(Array.from(f32ToF16(w)));
+    const wide = widenHalf(back).tensors.find((t) => t.name === 'a')!;
+    expect(wide.dtype).toBe('F32');
+    // each value within half an ulp of half precision (2⁻¹¹ relative for normals)
+    Array.from(wide.data).forEach((v, i) => expect(Math.abs(v - w[i])).toBeLessThanOrEqual(Math.abs(w[i]) * 2 ** -11 + 2 ** -25));
+    expect(decodeCheckpoint(encodeCheckpoint({ tensors: toHalf(tensors), config: { k: 1 } })).tensors.every((t) => t.dtype === 'F32')).toBe(true);
+    expect(() => encodeSafetensors([{ name: 'h', dtype: 'F16', shape: [1], data: f32(1) }])).toThrow(/is F16 but its data is a Float32Array/);
+    expect(() => toHalf([{ name: 'big', dtype: 'F32', shape: [2], data: f32(1, 70000) }])).toThrow(/'big' holds 70000 at element 1, beyond half precision/);
+    expect(toHalf([{ name: 'i', dtype: 'I32', shape: [1], data: Int32Array.of(70000) }])[0].dtype).toBe('I32');
+  });
+});
+
 describe('decoding from a Node Buffer', () => {
   it('copies each tensor out of the Buffer\'s pooled memory (Buffer.slice is a view)', () => {
     const bytes = encodeSafetensors([
@@ -149,7 +266,7 @@ describe('decoding corrupt files gives a clear error', () => {
     ['bad shape', rawFile('{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}', [0, 0, 0, 0]), /tensor 'a' has an invalid shape/],
     ['bad offsets', rawFile('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}}', [0, 0, 0, 0]), /tensor 'a' has invalid data_offsets/],
     ['unknown dtype', rawFile('{"a":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}}', [0, 0, 0, 0]), /tensor 'a' has an unknown dtype 'F31'/],
-    ['unsupported dtype', rawFile('{"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}', [0, 0, 0, 0]), /tensor 'a' has dtype BF16; flowgpu reads F32 and I32/],
+    ['unsupported dtype', rawFile('{"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}', [0, 0, 0, 0]), /tensor 'a' has dtype BF16; flowgpu reads F32, I32 and F16/],
     ['shape × dtype ≠ bytes', rawFile('{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', new Array(8).fill(0)), /tensor 'a' is F32 \[3\] \(12 bytes\) but its data_offsets \[0, 8\] span 8 bytes/],
     ['offsets backwards', rawFile('{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}}', new Array(8).fill(0)), /data_offsets \[8, 4\] that end before they begin/],
     ['offsets out of range', rawFile('{"a":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}', new Array(8).fill(0)), /tensor 'a' needs bytes \[8, 12\) of the data section, which has only 8/],

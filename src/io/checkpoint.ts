@@ -15,7 +15,7 @@
 import { FlowGpuError } from '../gpu/errors.js';
 import type { Module } from '../nn/module.js';
 import { gpu, type Tensor } from '../tensor/tensor.js';
-import { decodeSafetensors, encodeSafetensors, matchTensors, type MatchOptions, type NamedTensor, type SafetensorsFile } from './safetensors.js';
+import { decodeSafetensors, encodeSafetensors, matchTensors, widenHalf, type MatchOptions, type NamedTensor, type SafetensorsFile } from './safetensors.js';
 
 export const CONFIG_KEY = 'config';
 export const STATE_KEY = 'training_state';
@@ -101,9 +101,12 @@ export interface DecodedCheckpoint extends SafetensorsFile {
   trainingState?: unknown;
 }
 
-/** Decodes a checkpoint and parses its config and training state (errors name `where`). */
+/**
+ * Decodes a checkpoint and parses its config and training state (errors name `where`). F16 tensors
+ * (half-precision files, e.g. the shipped pretrained models) come back widened to F32.
+ */
 export function decodeCheckpoint(bytes: Uint8Array, where?: string): DecodedCheckpoint {
-  const file = decodeSafetensors(bytes, where);
+  const file = widenHalf(decodeSafetensors(bytes, where));
   const parse = (key: string): unknown => {
     const s = file.metadata[key];
     if (s === undefined) return undefined;

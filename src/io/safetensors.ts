@@ -14,24 +14,34 @@
  * The reader validates everything before touching data and says what is wrong: truncated files,
  * a header length beyond the file, bad JSON, unsupported dtypes, shape × dtype ≠ byte length,
  * offsets out of range, overlapping or leaving gaps (the reference rejects gaps too), trailing bytes.
- * flowgpu reads and writes F32 and I32 only. Typed arrays are copied out, so they are aligned and
- * independent of the input bytes; a little-endian host is assumed (every WebGPU platform is).
+ * flowgpu reads and writes F32, I32 and F16 (half precision, for shipping weights at half the size:
+ * the data of an F16 tensor is its raw bits, a Uint16Array; `toHalf` narrows F32 tensors with
+ * IEEE round-to-nearest-even, `widenHalf` turns them back into F32, exactly). Typed arrays are
+ * copied out, so they are aligned and independent of the input bytes; a little-endian host is
+ * assumed (every WebGPU platform is).
  *
  * `matchTensors` checks a decoded file against what a model expects (names and shapes) and names
  * the first difference, with an optional hint built from the configs ("hidden: 512 vs 256").
  */
 import { FlowGpuError } from '../gpu/errors.js';
 
-/** The safetensors dtypes flowgpu reads and writes: 'F32' and 'I32'. */
-export type SafeDType = 'F32' | 'I32';
+/** The safetensors dtypes flowgpu reads and writes: 'F32', 'I32' and 'F16' (half precision). */
+export type SafeDType = 'F32' | 'I32' | 'F16';
 
-/** One tensor of a safetensors file on the host: its name, dtype, shape and data. */
+/**
+ * One tensor of a safetensors file on the host: its name, dtype, shape and data (F16: the raw
+ * IEEE half bits as a Uint16Array; `widenHalf` gives F32 values).
+ */
 export interface NamedTensor {
   name: string;
   dtype: SafeDType;
   shape: number[];
-  data: Float32Array | Int32Array;
+  data: Float32Array | Int32Array | Uint16Array;
 }
+
+const ARRAY_OF: Record<SafeDType, Float32ArrayConstructor | Int32ArrayConstructor | Uint16ArrayConstructor> = {
+  F32: Float32Array, I32: Int32Array, F16: Uint16Array,
+};
 
 /** A decoded safetensors file: its tensors in data-offset order and its `__metadata__` strings. */
 export interface SafetensorsFile {
@@ -75,8 +85,8 @@ export function encodeSafetensors(tensors: readonly NamedTensor[], metadata: Rec
     if (t.name === '__metadata__') throw new FlowGpuError(`safetensors: '__metadata__' is reserved and cannot name a tensor`);
     if (seen.has(t.name)) throw new FlowGpuError(`safetensors: tensor '${t.name}' appears twice`);
     seen.add(t.name);
-    if (t.dtype !== 'F32' && t.dtype !== 'I32') throw new FlowGpuError(`safetensors: tensor '${t.name}' has dtype ${t.dtype}; flowgpu writes F32 and I32`);
-    const want = t.dtype === 'F32' ? Float32Array : Int32Array;
+    if (!Object.hasOwn(ARRAY_OF, t.dtype)) throw new FlowGpuError(`safetensors: tensor '${t.name}' has dtype ${t.dtype}; flowgpu writes F32, I32 and F16`);
+    const want = ARRAY_OF[t.dtype];
     if (!(t.data instanceof want)) throw new FlowGpuError(`safetensors: tensor '${t.name}' is ${t.dtype} but its data is a ${t.data.constructor.name}`);
     for (const d of t.shape) {
       if (!Number.isInteger(d) || d < 0) throw new FlowGpuError(`safetensors: tensor '${t.name}' has an invalid shape ${fmtShape(t.shape)}`);
@@ -198,13 +208,13 @@ export function decodeSafetensors(bytes: Uint8Array, where?: string): Safetensor
   const tensors: NamedTensor[] = [];
   const base = 8 + n;
   for (const t of sorted) {
-    if (t.dtype !== 'F32' && t.dtype !== 'I32') {
-      throw err(where, `tensor '${t.name}' has dtype ${t.dtype}; flowgpu reads F32 and I32 (in PyTorch, save with tensor.float())`);
+    if (!Object.hasOwn(ARRAY_OF, t.dtype)) {
+      throw err(where, `tensor '${t.name}' has dtype ${t.dtype}; flowgpu reads F32, I32 and F16 (in PyTorch, save with tensor.float())`);
     }
+    const dtype = t.dtype as SafeDType;
     // Uint8Array's slice copies; a Node Buffer's own slice() is a view into its (pooled) memory
     const copy = Uint8Array.prototype.slice.call(bytes, base + t.begin, base + t.end);
-    const data = t.dtype === 'F32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer);
-    tensors.push({ name: t.name, dtype: t.dtype, shape: t.shape, data });
+    tensors.push({ name: t.name, dtype, shape: t.shape, data: new ARRAY_OF[dtype](copy.buffer) });
   }
   return { tensors, metadata };
 }
@@ -218,6 +228,81 @@ function parseInfo(name: string, value: unknown, where?: string): RawInfo {
   const off = v.data_offsets;
   if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad('has invalid data_offsets');
   return { name, dtype: v.dtype, shape: v.shape as number[], begin: off[0] as number, end: off[1] as number };
+}
+
+// ------------------------------------------------------------------------------ half precision
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** The IEEE 754 half-precision bits nearest to x (float32 first), ties to even; overflow → ±∞. */
+function halfBits(x: number): number {
+  f32Scratch[0] = x;
+  const b = u32Scratch[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  const mant = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0); // ±∞; NaN stays a (quiet) NaN
+  const e = exp - 112; // the half exponent field of a normal result
+  if (e >= 0x1f) return sign | 0x7c00;
+  // Normal: keep 10 of the 23 mantissa bits. Subnormal (e ≤ 0): the value is m·2⁻²⁴, m = full·2^(e−14).
+  const full = e > 0 ? mant : exp === 0 ? 0 : mant | 0x800000;
+  const shift = e > 0 ? 13 : 14 - e;
+  if (shift > 24) return sign; // below half the smallest subnormal
+  let q = full >>> shift;
+  const rem = full & ((1 << shift) - 1);
+  const halfway = 1 << (shift - 1);
+  if (rem > halfway || (rem === halfway && (q & 1))) q++; // a carry into the exponent is still right
+  return sign | (e > 0 ? (e << 10) + q : q);
+}
+
+/** The value of IEEE half bits (exact in float32). */
+function halfValue(h: number): number {
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  const sign = h & 0x8000 ? -1 : 1;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1024 + mant) * 2 ** (exp - 25);
+}
+
+/** Float values → IEEE half bits, each rounded to the nearest half (ties to even; beyond ±65520 → ±∞). */
+export function f32ToF16(values: ArrayLike<number>): Uint16Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = halfBits(values[i]);
+  return out;
+}
+
+/** IEEE half bits → float32 values (exact: every half is a float32). */
+export function f16ToF32(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = halfValue(bits[i]);
+  return out;
+}
+
+/**
+ * The tensors with every F32 one narrowed to F16 (round to nearest even), for files that ship
+ * weights at half the size; others are passed through. Throws when a finite value overflows half
+ * precision (|x| ≥ 65520), which would silently become ∞.
+ */
+export function toHalf(tensors: readonly NamedTensor[]): NamedTensor[] {
+  return tensors.map((t) => {
+    if (t.dtype !== 'F32') return t;
+    const bits = f32ToF16(t.data);
+    const d = t.data as Float32Array;
+    for (let i = 0; i < d.length; i++) {
+      if (Number.isFinite(d[i]) && (bits[i] & 0x7c00) === 0x7c00) {
+        throw new FlowGpuError(`safetensors: tensor '${t.name}' holds ${d[i]} at element ${i}, beyond half precision (|x| < 65520): keep it F32`);
+      }
+    }
+    return { ...t, dtype: 'F16', data: bits };
+  });
+}
+
+/** The file with every F16 tensor widened to F32 (exactly), so F16 files load like F32 ones. */
+export function widenHalf<T extends SafetensorsFile>(file: T): T {
+  if (!file.tensors.some((t) => t.dtype === 'F16')) return file;
+  return { ...file, tensors: file.tensors.map((t) => (t.dtype === 'F16' ? { ...t, dtype: 'F32', data: f16ToF32(t.data as Uint16Array) } : t)) };
 }
 
 /** A tensor by name, or undefined. */
