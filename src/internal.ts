@@ -88,10 +88,14 @@ export { Embedding } from './nn/embedding.js';
 export { UNet, ResBlock, defaultUNetConfig, type UNetConfig } from './nn/unet.js';
 export { guidedVelocity, GuidanceLabels, GuidanceConditions, type GuidanceInputs, type ConditionalVelocityModel } from './nn/guidance.js';
 export {
-  parseIdx, parseMnist, mnistPixels, resizeWeights, pixelToModel, modelToPixels, dropLabelsHost, EpochSampler, MnistDataset,
+  parseIdx, parseMnist, mnistPixels, resizeWeights, MnistDataset, mnistImageSet,
   MNIST_FILES, type IdxArray, type MnistHost, type MnistSplit, type ResizeMethod, type ResizeTap, type MnistDatasetOptions,
 } from './data/mnist.js';
 
+export {
+  pixelToModel, modelToPixels, modelToBytes, dropLabelsHost, EpochSampler, ImageDataset, imageSet, pickImages, imagePixels, imagesToModel,
+  type ImageSet, type ImageSetOptions, type ImageBatch,
+} from './data/images.js';
 export { buildNet, mlpSpec, netSpecOf, type NetSpec, type NetArch, type VelocityNet } from './nn/registry.js';
 export { generate, classLabels, hostNormals, type GenerateOptions, type Generated, type LabelMode } from './flow/generate.js';
 export { loadModel, type LoadedModel, type LoadModelOptions } from './io/models.js';

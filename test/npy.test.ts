@@ -63,6 +63,15 @@ describe('npy round trips and reading', () => {
     expect(decodeNpy(encodeNpy(new Float32Array(0), [0, 2])).shape).toEqual([0, 2]);
   });
 
+  it('reads uint8 arrays (8-bit images) byte for byte', () => {
+    // numpy.save of np.arange(250, 256, dtype=np.uint8).reshape(2, 3): the header dict padded to 128 bytes
+    const dict = "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }";
+    const header = dict + ' '.repeat(128 - 10 - dict.length - 1) + '\n';
+    const bytes = Uint8Array.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length, 0, ...Array.from(header, (c) => c.charCodeAt(0)), 250, 251, 252, 253, 254, 255]);
+    expect(decodeNpy(bytes)).toEqual({ dtype: 'uint8', shape: [2, 3], data: Uint8Array.of(250, 251, 252, 253, 254, 255) });
+    expect(() => decodeNpy(bytes.subarray(0, bytes.length - 1))).toThrow(/shape \(2, 3\) needs 6 bytes of data, 5 present/);
+  });
+
   it('reads format 2.0 and headers written by other tools (no spare space, no padding)', () => {
     const dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }\n";
     const v2 = Uint8Array.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 2, 0, dict.length, 0, 0, 0, ...Array.from(dict, (c) => c.charCodeAt(0)), 0, 0, 0x80, 0x3f, 0, 0, 0, 0x40]);
@@ -79,9 +88,9 @@ describe('npy round trips and reading', () => {
     const cases: [Uint8Array, RegExp][] = [
       [Uint8Array.of(1, 2, 3), /not a \.npy file \(bad magic/],
       [Uint8Array.from([...good.subarray(0, 10)].map((v, i) => (i === 1 ? 0x58 : v))), /bad magic/],
-      [withHeader("'<f4'", "'<f8'"), /unsupported \.npy dtype '<f8': flowgpu reads float32 \('<f4'\) and int32 \('<i4'\)/],
+      [withHeader("'<f4'", "'<f8'"), /unsupported \.npy dtype '<f8': flowgpu reads float32 \('<f4'\), int32 \('<i4'\) and uint8 \('\|u1'\)/],
       [withHeader("'<f4'", "'>f4'"), /unsupported \.npy dtype '>f4'/],
-      [withHeader("'<f4'", "'|u1'"), /unsupported \.npy dtype '\|u1'/],
+      [withHeader("'<f4'", "'<u2'"), /unsupported \.npy dtype '<u2'/],
       [withHeader('False', 'True '), /fortran_order is True/],
       [withHeader("'shape'", "'shope'"), /corrupt \.npy header/],
       [good.subarray(0, good.length - 1), /truncated \.npy file: shape \(2, 2\) needs 16 bytes of data, 15 present/],

@@ -15,6 +15,7 @@ Usage:
   flowgpu train toy [options]               train a 2-D flow (see flowgpu train toy --help)
   flowgpu train mnist [options]             train an MNIST flow (see flowgpu train mnist --help)
   flowgpu train points --data FILE          train a flow on the rows of a .npy or .csv file, any dimension
+  flowgpu train images --data DIR|FILE      train an image flow on a folder of PNGs, an .npy or an IDX file
   flowgpu sample CKPT [options]             sample from a checkpoint (toy or MNIST)
   flowgpu nll CKPT --data FILE.npy          log-likelihood of points
   flowgpu eval toy|mnist ...                sample-quality metrics (MNIST: FD and accuracy of an in-engine classifier)

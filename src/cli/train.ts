@@ -1,5 +1,5 @@
 /**
- * `flowgpu train toy` and `flowgpu train mnist`: flags → a config (stored whole in the run's files)
+ * `flowgpu train toy` and `flowgpu train mnist` (`train images` on the built-in set, src/cli/images.ts): flags → a config (stored whole in the run's files)
  * → the library's Trainer → samples and pictures. Into --out DIR: model.safetensors,
  * checkpoint.safetensors, samples.npy, pictures, loss.png, metrics.json. Scripts rely on these
  * names and on the flags: keep them stable.
@@ -7,7 +7,10 @@
 import { join } from 'node:path';
 import { data, flow, initGpu, io, metrics, nn, node, noGrad, tensor, train } from '../node.js';
 import { LOOP_OPTIONS, RUN_DIR_HELP, loopSettings, num, oneOf, parse, UsageError, type LoopSettings, type RunFlags } from './args.js';
+import { imagesConfig, runImages, trainImages } from './images.js';
 import { pointsConfig, runPoints } from './points.js';
+
+export { writeImageSamples } from './images.js';
 import { adapterName, finishRun, inRunDir, runTraining, trainerOptions, withGpu } from './run.js';
 
 export const TOY_HELP = `flowgpu train toy [options]
@@ -223,43 +226,18 @@ export function mnistConfig(argv: string[]): { cfg: MnistConfig; run: RunFlags; 
   return { cfg, run, guidance: num(v.guidance ?? 1, 'guidance') };
 }
 
-/** Trains, samples and writes the run's files (the GPU must be up). */
+/** Trains, samples and writes the run's files (the GPU must be up): `train images` with the built-in MNIST set. */
 export async function runMnist({ cfg, run, guidance }: ReturnType<typeof mnistConfig>): Promise<{ history: train.History; pixels: Float32Array | null; labels: Int32Array | null }> {
-  const images = new data.MnistDataset(node.readMnist('train'), { size: cfg.size, limit: cfg.limit ?? undefined });
-  const net = nn.buildNet(nn.netSpecOf(cfg)!, cfg.seed);
-  const trainer = new train.Trainer({
-    ...trainerOptions(cfg, run), net, data: images.batches(cfg.batch, cfg.seed), labelDropout: cfg.labelDropout, config: { ...cfg },
+  const images = data.mnistImageSet(node.readMnist('train'), { size: cfg.size, limit: cfg.limit ?? undefined });
+  const spec = nn.netSpecOf(cfg)!;
+  return trainImages({
+    cfg, run, spec, guidance, heldOut: null,
+    images: cfg.cond ? images : { ...images, labels: null, classes: 0 },
+    head: `flowgpu train mnist: ${cfg.size}×${cfg.size}`,
+    lossTitle: `CFM loss (MNIST ${cfg.size}×${cfg.size} ${cfg.arch})`,
+    metricsHead: { size: cfg.size, model: cfg.arch, cond: cfg.cond },
+    after: `judge them with: flowgpu eval mnist ${join(run.out, 'samples.npy')}\n`,
   });
-  return inRunDir(run, trainer, async () => {
-    const head = `flowgpu train mnist: ${cfg.size}×${cfg.size} ${cfg.arch}${cfg.cond ? ' (class-conditional)' : ''}, ${net.module.parameterCount()} parameters, ` +
-      `${images.count} images, batch ${cfg.batch}, ${cfg.steps} steps on ${await adapterName()}`;
-    const result = await runTraining(trainer, run, head);
-    if (result.cancelled) return { history: result.history, pixels: null, labels: null };
-    const labels = cfg.cond ? flow.classLabels(run.samples, 'per-class') : null;
-    const t0 = Date.now();
-    const res = await trainer.withSamplingWeights(() => flow.generate(net, { n: run.samples, solver: run.solver, nfe: run.nfe, seed: cfg.seed, labels, guidance }));
-    const seconds = (Date.now() - t0) / 1000;
-    const pixels = data.modelToPixels(res.x);
-    const files = writeImageSamples(join(run.out, 'samples.npy'), pixels, cfg.size, labels);
-    node.writePng(join(run.out, 'grid.png'), io.sampleGrid(pixels, labels, cfg.size));
-    await finishRun(trainer, result, run, {
-      lossTitle: `CFM loss (MNIST ${cfg.size}×${cfg.size} ${cfg.arch})`,
-      head: { size: cfg.size, model: cfg.arch, cond: cfg.cond },
-      tail: { sampler: { solver: run.solver, nfe: res.nfe, n: run.samples, guidance, seconds } },
-    });
-    const names = ['model.safetensors', 'checkpoint.safetensors', ...files.map((f) => f.slice(run.out.length + 1)), 'grid.png', 'loss.png', 'metrics.json'];
-    process.stdout.write(`wrote ${run.out}/{${names.join(', ')}}\njudge them with: flowgpu eval mnist ${join(run.out, 'samples.npy')}\n`);
-    return { history: result.history, pixels, labels };
-  });
-}
-
-/** Writes images [N, 1, S, S] in [0, 1] and, when given, their labels (int32 [N]) beside them. */
-export function writeImageSamples(path: string, pixels: Float32Array, size: number, labels: Int32Array | null): string[] {
-  const n = pixels.length / (size * size);
-  node.writeNpy(path, pixels, [n, 1, size, size]);
-  if (!labels) return [path];
-  node.writeNpy(node.labelsPath(path), labels, [n]);
-  return [path, node.labelsPath(path)];
 }
 
 export function trainCmd(argv: string[]): Promise<number> {
@@ -275,5 +253,9 @@ export function trainCmd(argv: string[]): Promise<number> {
   if (what === 'points') {
     return withGpu(() => runPoints(pointsConfig(rest)));
   }
-  throw new UsageError(`flowgpu train: say what to train: 'flowgpu train toy|mnist|points …' (each has --help)${what ? ` (got '${what}')` : ''}`);
+  if (what === 'images') {
+    const o = imagesConfig(rest);
+    return withGpu(() => runImages(o));
+  }
+  throw new UsageError(`flowgpu train: say what to train: 'flowgpu train toy|mnist|points|images …' (each has --help)${what ? ` (got '${what}')` : ''}`);
 }

@@ -1,15 +1,20 @@
 /**
- * data — the five 2-D toy distributions (DESIGN.md's exact definitions) and MNIST (IDX parsing,
- * resizing, a GPU-resident dataset), each also as a training data source for the Trainer.
+ * data — the five 2-D toy distributions (DESIGN.md's exact definitions), image sets (checked host
+ * images, a GPU-resident dataset) with MNIST as one (IDX parsing, resizing) and point clouds, each
+ * also as a training data source for the Trainer.
  */
 export {
   checkerboard, moons, eightGaussians, twoSpirals, circles, sampleToy, toyBatches, isToyName, validateFinite, TOY_NAMES,
   type ToyName, type SeedOrRng, type UniformNormalRng,
 } from './toy.js';
 export {
-  parseIdx, parseMnist, mnistPixels, pixelToModel, modelToPixels, EpochSampler, MnistDataset, MNIST_FILES,
+  parseIdx, parseMnist, mnistPixels, mnistImageSet, MnistDataset, MNIST_FILES,
   type IdxArray, type MnistHost, type MnistSplit, type ResizeMethod, type MnistDatasetOptions,
 } from './mnist.js';
+export {
+  ImageDataset, imageSet, pickImages, imagePixels, imagesToModel, pixelToModel, modelToPixels, modelToBytes, EpochSampler,
+  type ImageSet, type ImageSetOptions, type ImageBatch,
+} from './images.js';
 export { HostRng } from '../nn/module.js';
 export {
   PointDataset, standardization, standardize, unstandardize, holdoutSplit, pickRows, parseCsv, checkPoints, gaussianPoints,

@@ -16,20 +16,17 @@
  * unweighted. Both are separable (a rectangle's average is the product of two 1-D averages) and are
  * computed on the host in float64, once, then rounded to f32.
  *
- * GPU dataset. The images are uploaded once: 28×28 as the raw bytes packed four per word (47 MB for
- * the 60 000 training images rather than 188 MB of f32, which exceeds the 128 MiB storage-binding
- * limit of many adapters), 16×16 as f32 in model space (61 MB). A mini-batch is a gather of rows on
- * the GPU (kernels/dataset.wgsl for bytes, the layout family's gather_rows for f32), driven by B
- * indices from `EpochSampler` (a seeded shuffle per epoch, on the host); the only per-step uploads
- * are the B indices and the B labels.
+ * GPU dataset. MNIST is an `ImageDataset` (src/data/images.ts): 28×28 as the raw bytes packed four
+ * per word (47 MB for the 60 000 training images rather than 188 MB of f32, which exceeds the
+ * 128 MiB storage-binding limit of many adapters), 16×16 as f32 in model space (61 MB), gathered on
+ * the GPU per mini-batch from `EpochSampler`'s indices.
  */
-import datasetSrc from '../../kernels/dataset.wgsl';
 import { FlowGpuError } from '../gpu/errors.js';
-import { HostRng } from '../nn/module.js';
-import { gatherRowsRaw, kernel, registerKernel } from '../tensor/primitives.js';
-import { empty, gpu, keep, run, tensor, type Tensor } from '../tensor/tensor.js';
+import type { HostRng } from '../nn/module.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { ImageDataset, imageSet, type ImageSet } from './images.js';
 
-registerKernel('dataset', datasetSrc);
+export { EpochSampler, dropLabelsHost, pixelToModel, modelToPixels } from './images.js';
 
 // ------------------------------------------------------------------ IDX files
 
@@ -191,84 +188,7 @@ export function mnistPixels(m: MnistHost, size: number = m.rows, method: ResizeM
   return out;
 }
 
-/** p ∈ [0, 1] → the model's x = 2p − 1. */
-export const pixelToModel = (p: number): number => 2 * p - 1;
-/** The model's x → p = clamp((x + 1)/2, 0, 1), for .npy and PNG output. */
-export function modelToPixels(x: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = Math.min(1, Math.max(0, (x[i] + 1) / 2));
-  return out;
-}
-
-// ------------------------------------------------------------------ batches
-
-/**
- * Seeded shuffling for mini-batches: epoch e visits a permutation of 0…count−1 drawn from
- * HostRng(seed, e) (Fisher–Yates) in consecutive batches; the last partial batch of an epoch is
- * dropped, so every batch has `batchSize` rows. The permutation depends only on (seed, epoch), so
- * `seek(step)` resumes a run exactly.
- */
-export class EpochSampler {
-  readonly batchesPerEpoch: number;
-  private perm: Int32Array | null = null;
-  private epochOfPerm = -1;
-  /** Batches handed out so far. */
-  step = 0;
-
-  constructor(
-    readonly count: number,
-    readonly batchSize: number,
-    readonly seed = 0,
-  ) {
-    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new FlowGpuError(`batch size must be a positive integer, got ${batchSize}`);
-    if (batchSize > count) throw new FlowGpuError(`batch size ${batchSize} exceeds the ${count} examples of the dataset`);
-    this.batchesPerEpoch = Math.floor(count / batchSize);
-  }
-
-  get epoch(): number {
-    return Math.floor(this.step / this.batchesPerEpoch);
-  }
-
-  /** The permutation of epoch e. */
-  permutation(e: number): Int32Array {
-    if (this.perm && this.epochOfPerm === e) return this.perm;
-    const rng = new HostRng((Math.imul(this.seed >>> 0, 0x85ebca6b) ^ Math.imul(e + 1, 0xc2b2ae35)) >>> 0);
-    const p = new Int32Array(this.count);
-    for (let i = 0; i < p.length; i++) p[i] = i;
-    for (let i = p.length - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
-      const t = p[i];
-      p[i] = p[j];
-      p[j] = t;
-    }
-    this.perm = p;
-    this.epochOfPerm = e;
-    return p;
-  }
-
-  /** The indices of the next batch. */
-  next(): Int32Array {
-    return this.batchAt(this.step++);
-  }
-
-  /** The indices of batch `step` (of the whole run), whatever was drawn before. */
-  batchAt(step: number): Int32Array {
-    const at = (step % this.batchesPerEpoch) * this.batchSize;
-    return this.permutation(Math.floor(step / this.batchesPerEpoch)).slice(at, at + this.batchSize);
-  }
-
-  seek(step: number): void {
-    this.step = step;
-  }
-}
-
-/** Replaces each label by `nullClass` with probability p (host side, seeded): label dropout. */
-export function dropLabelsHost(labels: ArrayLike<number>, p: number, nullClass: number, rng: HostRng): Int32Array {
-  if (!(p >= 0 && p <= 1)) throw new FlowGpuError(`label dropout probability must be in [0, 1], got ${p}`);
-  const out = new Int32Array(labels.length);
-  for (let i = 0; i < out.length; i++) out[i] = rng.uniform() < p ? nullClass : labels[i];
-  return out;
-}
+// ------------------------------------------------------------------ the dataset
 
 /**
  * Options of `MnistDataset`: image side (default 28), resize method (default area) and a limit on
@@ -282,99 +202,34 @@ export interface MnistDatasetOptions {
   limit?: number;
 }
 
-const WG = 256;
-
-/** MNIST resident on the GPU, in model space; batches are gathered there. */
-export class MnistDataset {
-  readonly count: number;
+/** MNIST resident on the GPU, in model space: the `ImageDataset` of the (resized) digits and their labels. */
+export class MnistDataset extends ImageDataset {
+  /** The side of the images the model sees. */
   readonly size: number;
-  /** Host copy of the labels (digits 0…9). */
-  readonly labels: Uint8Array;
-  /** 28×28: the bytes, packed four per i32 word. */
-  private bytes: Tensor | null = null;
-  /** Resized: f32 [count, size²] in model space. */
-  private table: Tensor | null = null;
 
   constructor(m: MnistHost, opts: MnistDatasetOptions = {}) {
-    if (m.rows !== m.cols) throw new FlowGpuError(`MNIST dataset: images must be square, got ${m.rows}×${m.cols}`);
-    const count = Math.min(m.count, opts.limit ?? m.count);
-    if (count < 1) throw new FlowGpuError('MNIST dataset: no images');
-    this.count = count;
-    this.size = opts.size ?? m.rows;
-    this.labels = m.labels.slice(0, count);
-    const d = m.rows * m.cols;
-    if (this.size === m.rows) {
-      const padded = new Uint8Array(Math.ceil((count * d) / 4) * 4);
-      padded.set(m.images.subarray(0, count * d));
-      this.bytes = keep(tensor(new Int32Array(padded.buffer), [padded.length / 4], 'i32'));
-    } else {
-      const px = mnistPixels({ ...m, count, images: m.images.subarray(0, count * d) }, this.size, opts.resize ?? 'area');
-      for (let i = 0; i < px.length; i++) px[i] = pixelToModel(px[i]);
-      this.table = keep(tensor(px, [count, this.size * this.size]));
-    }
+    super(mnistImageSet(m, opts), 'MNIST');
+    this.size = this.height;
   }
 
-  /** Images idx (i32 [B], on the GPU) → [B, 1, size, size] in model space. A bad index gives NaNs. */
-  gather(idx: Tensor): Tensor {
-    if (idx.dtype !== 'i32' || idx.rank !== 1) throw new FlowGpuError(`MNIST gather: indices must be i32 [B], got ${idx.dtype}[${idx.shape.join(', ')}]`);
-    const b = idx.shape[0];
-    const s = this.size;
-    if (this.table) {
-      const rows = gatherRowsRaw(this.table, idx);
-      const out = rows.view([b, 1, s, s]);
-      rows.dispose();
-      return out;
-    }
-    const y = empty([b, 1, s, s]);
-    if (y.size === 0) return y;
-    run(kernel('dataset'), 'gather_u8_rows', {
-      inputs: { bytes: this.bytes!, idx },
-      outputs: { y },
-      params: { n: b, d: s * s, v: this.count, a: 2 / 255, b: -1 },
-      workgroups: gpu().grid(y.size, WG),
-      label: 'mnist_gather',
-    });
-    return y;
+  /** The batch of the given indices: images [B, 1, size, size] and labels i32 [B] (see ImageDataset.batch). */
+  override batch(indices: Int32Array, o: { labelDropout?: number; nullClass?: number; rng?: HostRng } = {}): { x: Tensor; labels: Tensor } {
+    const r = super.batch(indices, o);
+    return { x: r.x, labels: r.labels! };
   }
+}
 
-  /**
-   * The batch of the given indices: images [B, 1, size, size] gathered on the GPU and labels i32
-   * [B] (with label dropout to `nullClass` when asked). Uploads 2·B words.
-   */
-  batch(indices: Int32Array, o: { labelDropout?: number; nullClass?: number; rng?: HostRng } = {}): { x: Tensor; labels: Tensor } {
-    for (const i of indices) {
-      if (!(Number.isInteger(i) && i >= 0 && i < this.count)) throw new FlowGpuError(`MNIST batch: index ${i} is outside 0…${this.count - 1}`);
-    }
-    const idx = tensor(indices, [indices.length], 'i32');
-    const x = this.gather(idx);
-    idx.dispose();
-    let lab: Int32Array = Int32Array.from(indices, (i) => this.labels[i]);
-    if (o.labelDropout) {
-      if (o.nullClass === undefined || !o.rng) throw new FlowGpuError('MNIST batch: label dropout needs nullClass and rng');
-      lab = dropLabelsHost(lab, o.labelDropout, o.nullClass, o.rng);
-    }
-    return { x, labels: tensor(lab, [lab.length], 'i32') };
-  }
-
-  /**
-   * A training data source (the trainer's DataSource): batch s holds the images of EpochSampler
-   * batch s (seeded shuffles per epoch, last partial batch dropped) with their labels. Disposing
-   * the source disposes the dataset.
-   */
-  batches(batch: number, seed = 0): { batch(step: number): { x1: Tensor; labels: Tensor }; dispose(): void } {
-    const sampler = new EpochSampler(this.count, batch, seed);
-    return {
-      batch: (step) => {
-        const { x, labels } = this.batch(sampler.batchAt(step));
-        return { x1: x, labels };
-      },
-      dispose: () => this.dispose(),
-    };
-  }
-
-  dispose(): void {
-    this.bytes?.dispose();
-    this.table?.dispose();
-    this.bytes = this.table = null;
-  }
+/**
+ * MNIST as an image set: the 28×28 bytes as they are, or the area-resized intensities at a smaller
+ * `size`, with the digits as labels of 10 classes.
+ */
+export function mnistImageSet(m: MnistHost, opts: MnistDatasetOptions = {}): ImageSet {
+  if (m.rows !== m.cols) throw new FlowGpuError(`MNIST dataset: images must be square, got ${m.rows}×${m.cols}`);
+  const count = Math.min(m.count, opts.limit ?? m.count);
+  if (count < 1) throw new FlowGpuError('MNIST dataset: no images');
+  const size = opts.size ?? m.rows;
+  const d = m.rows * m.cols;
+  const images = m.images.subarray(0, count * d);
+  const pixels = size === m.rows ? images : mnistPixels({ ...m, count, images }, size, opts.resize ?? 'area');
+  return imageSet(pixels, [count, 1, size, size], { labels: m.labels.subarray(0, count), classes: 10, what: 'MNIST' });
 }

@@ -8,16 +8,16 @@
  * and a final '\n' so that magic + length + header is a multiple of 64 bytes (NumPy pads a full 64
  * when already aligned). Data: little-endian, C order.
  *
- * Reader: versions 1.0, 2.0 and 3.0; dtypes '<f4' (float32) and '<i4' (int32), C order. Anything
- * else is rejected with a message that says what was found.
+ * Reader: versions 1.0, 2.0 and 3.0; dtypes '<f4' (float32), '<i4' (int32) and '|u1' (uint8: 8-bit
+ * images), C order. Anything else is rejected with a message that says what was found.
  */
 import { FlowGpuError } from '../gpu/errors.js';
 
-/** A decoded .npy array: dtype (float32 or int32), shape and C-order data. */
+/** A decoded .npy array: dtype (float32, int32 or uint8), shape and C-order data. */
 export interface NpyArray {
-  dtype: 'float32' | 'int32';
+  dtype: 'float32' | 'int32' | 'uint8';
   shape: number[];
-  data: Float32Array | Int32Array;
+  data: Float32Array | Int32Array | Uint8Array;
 }
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -66,7 +66,7 @@ export function encodeNpy(data: Float32Array | Int32Array, shape: readonly numbe
   return out;
 }
 
-/** Decodes a .npy file holding '<f4' or '<i4' data in C order. `where` prefixes error messages. */
+/** Decodes a .npy file holding '<f4', '<i4' or '|u1' data in C order. `where` prefixes error messages. */
 export function decodeNpy(bytes: Uint8Array, where?: string): NpyArray {
   const fail = (msg: string) => new FlowGpuError(`${where ? `${where}: ` : ''}${msg}`);
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
@@ -96,7 +96,8 @@ export function decodeNpy(bytes: Uint8Array, where?: string): NpyArray {
   let dtype: NpyArray['dtype'];
   if (descr === '<f4' || (descr === '=f4')) dtype = 'float32';
   else if (descr === '<i4' || descr === '=i4') dtype = 'int32';
-  else throw fail(`unsupported .npy dtype '${descr}': flowgpu reads float32 ('<f4') and int32 ('<i4') (in NumPy: a.astype(np.float32))`);
+  else if (descr === '|u1' || descr === '<u1' || descr === '=u1') dtype = 'uint8';
+  else throw fail(`unsupported .npy dtype '${descr}': flowgpu reads float32 ('<f4'), int32 ('<i4') and uint8 ('|u1') (in NumPy: a.astype(np.float32))`);
   if (fortran === 'True') throw fail('unsupported .npy layout: fortran_order is True (save a C-ordered array: np.ascontiguousarray(a))');
   const shape = shapeText
     .split(',')
@@ -109,7 +110,7 @@ export function decodeNpy(bytes: Uint8Array, where?: string): NpyArray {
     });
   const n = shape.reduce((a, b) => a * b, 1);
   const dataStart = start + hlen;
-  const need = n * 4;
+  const need = n * (dtype === 'uint8' ? 1 : 4);
   if (bytes.length - dataStart < need) {
     throw fail(`truncated .npy file: shape (${shape.join(', ')}) needs ${need} bytes of data, ${bytes.length - dataStart} present`);
   }
@@ -117,6 +118,6 @@ export function decodeNpy(bytes: Uint8Array, where?: string): NpyArray {
     throw fail(`corrupt .npy file: ${bytes.length - dataStart - need} bytes after the data of shape (${shape.join(', ')})`);
   }
   const copy = bytes.slice(dataStart, dataStart + need);
-  const data = dtype === 'float32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer);
+  const data = dtype === 'float32' ? new Float32Array(copy.buffer) : dtype === 'int32' ? new Int32Array(copy.buffer) : copy;
   return { dtype, shape, data };
 }

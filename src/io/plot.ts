@@ -501,8 +501,8 @@ export function lossPlot(loss: ArrayLike<number>, opts: LossPlotOptions = {}): R
 }
 
 /**
- * Options of `imageGrid`: columns (default 10), gap (default 1 px), integer upscaling and the gap
- * gray level (default 128).
+ * Options of `imageGrid`: columns (default 10), gap (default 1 px), integer upscaling, the gap
+ * gray level (default 128) and the channels of the images (1 gray, the default, or 3 RGB).
  */
 export interface ImageGridOptions {
   /** Columns (default 10). */
@@ -513,15 +513,20 @@ export interface ImageGridOptions {
   scale?: number;
   /** Gray level of gaps and empty cells, 0–255 (default 128). */
   gapValue?: number;
+  /** Channels of each image: 1 (gray, default) or 3 (RGB, planar [3, h, w]: an RGB grid). */
+  channels?: 1 | 3;
 }
 
 /**
- * Images [count, 1, h, w] with values in [0, 1] (clamped) tiled `cols` per row with `gap`-pixel
- * gaps; one row per class when the caller orders them so. Returns a grayscale image.
+ * Images [count, C, h, w] (C = opts.channels, 1 or 3) with values in [0, 1] (clamped; NaN draws
+ * black) tiled `cols` per row with `gap`-pixel gaps; one row per class when the caller orders them
+ * so. Returns a grayscale image for C = 1, an RGB one for C = 3.
  */
 export function imageGrid(images: ArrayLike<number>, count: number, h: number, w: number, opts: ImageGridOptions = {}): RasterImage {
-  if (images.length !== count * h * w) {
-    throw new FlowGpuError(`imageGrid: ${images.length} values are not ${count} images of 1×${h}×${w}`);
+  const ch = opts.channels ?? 1;
+  if (ch !== 1 && ch !== 3) throw new FlowGpuError(`imageGrid: images of ${String(ch)} channels; draw gray (1) or RGB (3) images`);
+  if (images.length !== count * ch * h * w) {
+    throw new FlowGpuError(`imageGrid: ${images.length} values are not ${count} images of ${ch}×${h}×${w}`);
   }
   const cols = Math.min(opts.cols ?? 10, Math.max(count, 1));
   const rows = Math.max(1, Math.ceil(count / cols));
@@ -529,44 +534,52 @@ export function imageGrid(images: ArrayLike<number>, count: number, h: number, w
   const s = opts.scale ?? 1;
   const W = cols * w * s + (cols + 1) * gap;
   const H = rows * h * s + (rows + 1) * gap;
-  const px = new Uint8Array(W * H).fill(opts.gapValue ?? 128);
+  const px = new Uint8Array(W * H * ch).fill(opts.gapValue ?? 128);
   for (let k = 0; k < count; k++) {
     const ox = gap + (k % cols) * (w * s + gap);
     const oy = gap + Math.floor(k / cols) * (h * s + gap);
     for (let y = 0; y < h * s; y++) {
       for (let x = 0; x < w * s; x++) {
-        const v = images[k * h * w + Math.floor(y / s) * w + Math.floor(x / s)];
-        px[(oy + y) * W + ox + x] = Number.isFinite(v) ? Math.round(Math.min(1, Math.max(0, v)) * 255) : 0;
+        for (let c = 0; c < ch; c++) {
+          const v = images[((k * ch + c) * h + Math.floor(y / s)) * w + Math.floor(x / s)];
+          px[((oy + y) * W + ox + x) * ch + c] = Number.isFinite(v) ? Math.round(Math.min(1, Math.max(0, v)) * 255) : 0;
+        }
       }
     }
   }
-  return { width: W, height: H, channels: 1, pixels: px };
+  return { width: W, height: H, channels: ch, pixels: px };
 }
 
 /**
- * The 10×10 sample grid of `flowgpu train mnist` and `sample`: images [n·S²] with values in [0, 1];
- * with labels, row k holds the first (up to) ten samples of class k (empty cells stay gray);
- * without, the first 100 samples.
+ * The sample grid of `flowgpu train mnist|images` and `sample`: images [n, C, H, W] (`shape` is
+ * [C, H, W], or the side S of square gray images) with values in [0, 1]; with labels of several
+ * classes, one row per class present (the first 16, in order) holding its first (up to) ten samples
+ * (empty cells stay gray); otherwise the first 100 samples, ten per row. Gray for C = 1, RGB for C = 3.
  */
-export function sampleGrid(pixels: Float32Array, labels: ArrayLike<number> | null, size: number): RasterImage {
-  const d = size * size;
+export function sampleGrid(pixels: Float32Array, labels: ArrayLike<number> | null, shape: number | readonly number[]): RasterImage {
+  const [c, h, w] = typeof shape === 'number' ? [1, shape, shape] : shape;
+  if (c !== 1 && c !== 3) throw new FlowGpuError(`sampleGrid: images of ${c} channels; draw gray (1) or RGB (3) images`);
+  const d = c * h * w;
   const n = pixels.length / d;
   let images: Float32Array;
-  let count = 100;
-  if (!labels) {
+  let count: number;
+  const present = labels ? [...new Set(Array.from({ length: n }, (_, i) => labels[i]))].filter((k) => k >= 0).sort((a, b) => a - b).slice(0, 16) : [];
+  if (present.length <= 1) {
     count = Math.min(100, n);
     images = pixels.slice(0, count * d);
   } else {
-    images = new Float32Array(100 * d).fill(NaN);
-    const used = new Array<number>(10).fill(0);
+    count = present.length * 10;
+    images = new Float32Array(count * d).fill(NaN);
+    const used = new Array<number>(present.length).fill(0);
     for (let i = 0; i < n; i++) {
-      const k = labels[i];
-      if (k < 0 || k > 9 || used[k] >= 10) continue;
-      images.set(pixels.subarray(i * d, (i + 1) * d), (k * 10 + used[k]) * d);
-      used[k]++;
+      const row = present.indexOf(labels![i]);
+      if (row < 0 || used[row] >= 10) continue;
+      images.set(pixels.subarray(i * d, (i + 1) * d), (row * 10 + used[row]) * d);
+      used[row]++;
     }
   }
-  return imageGrid(images, count, size, size, { cols: 10, scale: size <= 16 ? 3 : 2, gap: 2 });
+  const side = Math.max(h, w);
+  return imageGrid(images, count, h, w, { cols: 10, scale: side <= 16 ? 3 : side <= 32 ? 2 : 1, gap: 2, channels: c as 1 | 3 });
 }
 
 /** Options of `cornerPlot`: dimensions shown (default the first four), panel size and title. */
