@@ -1,10 +1,13 @@
-// Fuzzing the readers: valid safetensors, checkpoint / model files, .npy and IDX bytes, mutated by a
+// Fuzzing the readers: valid safetensors, checkpoint / model files, .npy, IDX and PNG bytes, mutated by a
 // seeded generator (byte overwrites with a bias towards the headers, truncations, insertions, and
 // edits of the JSON header's numbers and strings). Every case must either decode or throw a
 // FlowGpuError — never another exception type, a hang or a crash. loadModel goes a step further and
 // builds the network the mutated config describes, on the GPU.
 import { describe, expect, it } from 'vitest';
 import { decodeCheckpoint, decodeNpy, decodeSafetensors, encodeCheckpoint, encodeNpy, encodeSafetensors, FlowGpuError, io, nn, parseIdx, parseMnist, readTensors } from '../src/internal.js';
+import { crc32, encodePng } from '../src/io/png.js';
+import { decodePng } from '../src/io/png-decode.js';
+import { zlibDeflate } from '../src/io/node-files.js';
 import { Rng, useGpu } from './helpers.js';
 
 useGpu();
@@ -79,6 +82,38 @@ describe('fuzzed inputs get a FlowGpuError or decode', () => {
     const a = await fuzz(images, 16, 1000, 4, (b) => parseMnist(b, labels));
     const b = await fuzz(labels, 8, 1000, 5, (x) => parseIdx(x, 'labels', 1));
     expect([...a.wrong, ...b.wrong]).toEqual([]);
+  });
+
+  it('PNG images (2400 cases; in half of them the chunk CRCs are repaired, so the damage reaches the decoder)', async () => {
+    const rng = new Rng(8);
+    const img = (channels: 1 | 3) => ({ width: 7, height: 5, channels, pixels: Uint8Array.from({ length: 35 * channels }, () => Math.floor(rng.uniform() * 256)) });
+    /** Recomputes the CRC of every whole chunk, so a mutation is not caught by the checksum alone. */
+    const repair = (b: Uint8Array) => {
+      const out = b.slice();
+      const dv = new DataView(out.buffer);
+      for (let at = 8; at + 12 <= out.length; ) {
+        const len = dv.getUint32(at);
+        if (at + 12 + len > out.length) break;
+        dv.setUint32(at + 8 + len, crc32(out, at + 4, at + 8 + len));
+        at += 12 + len;
+      }
+      return out;
+    };
+    const read = (b: Uint8Array) => {
+      const r = decodePng(b, 'fuzz');
+      if (r.pixels.length !== r.width * r.height * r.channels || (r.channels !== 1 && r.channels !== 3)) throw new Error(`inconsistent image ${r.width}×${r.height}×${r.channels}`);
+    };
+    const wrong: string[] = [];
+    let decoded = 0;
+    for (const [bytes, seed] of [[encodePng(img(3), zlibDeflate), 11], [encodePng(img(1)), 12]] as const) {
+      read(bytes); // the base case is valid
+      const plain = await fuzz(bytes, 33, 600, seed, read);
+      const fixed = await fuzz(bytes, 33, 600, seed + 100, (b) => read(repair(b)));
+      wrong.push(...plain.wrong, ...fixed.wrong);
+      decoded += fixed.ok;
+    }
+    expect(wrong).toEqual([]);
+    expect(decoded).toBeGreaterThan(20); // repaired data-byte edits still decode: the generator is not all noise
   });
 
   it('model files through loadModel, which builds the network the config describes (400 cases)', async () => {

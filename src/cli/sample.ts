@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { data, flow, io, metrics, node, tensor } from '../node.js';
 import { num, oneOf, optNum, parse, SOLVERS, UsageError } from './args.js';
-import { writeImageSamples } from './train.js';
+import { imageSampleGrid, writeImageSamples } from './images.js';
 import { withGpu } from './run.js';
 
 export const SAMPLE_HELP = `flowgpu sample CKPT [options]     (CKPT: a run directory, its model.safetensors or checkpoint.safetensors)
@@ -50,22 +50,23 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
     const n = num(v.n ?? (image ? 1000 : 10000), 'n', { int: true, min: 1 });
     if (image) {
       if (flag('sde') || v.rtol || v.atol) throw new UsageError('--sde, --rtol and --atol are for 2-D toy checkpoints');
-      const size = net.sampleShape[2];
-      const k = optNum(v.class, 'class', { int: true, min: 0, max: 9 });
+      const [c, h, size] = net.sampleShape;
+      const classes = net.numClasses || 10;
+      const k = optNum(v.class, 'class', { int: true, min: 0, max: classes - 1 });
       const guidance = num(v.guidance ?? 1, 'guidance');
       if (!net.numClasses && (k !== undefined || flag('per-class') || guidance !== 1)) {
         throw new UsageError(`${m.path} is an unconditional model: --class, --per-class and --guidance need one trained with --cond`);
       }
       if (k !== undefined && flag('per-class')) throw new UsageError('give --class k or --per-class, not both');
       const mode: flow.LabelMode = k !== undefined ? { class: k } : flag('per-class') ? 'per-class' : 'random';
-      if (mode === 'per-class' && n % 10 !== 0) throw new UsageError(`--per-class needs --n to be a multiple of 10, got ${n}`);
+      if (mode === 'per-class' && n % classes !== 0) throw new UsageError(`--per-class needs --n to be a multiple of the ${classes} classes, got ${n}`);
       const labels = net.numClasses ? flow.classLabels(n, mode, { classes: net.numClasses, seed }) : null;
       const res = await flow.generate(net, { n, solver, nfe, seed, labels, guidance });
       const pixels = data.modelToPixels(res.x);
-      const written = writeImageSamples(out, pixels, size, labels);
-      if (v.png) written.push(v.png), node.writePng(v.png, io.sampleGrid(pixels, labels, size));
-      const how = labels ? `, ${k !== undefined ? `class ${k}` : mode === 'per-class' ? `${n / 10} per class` : 'random classes'}, guidance ${guidance}` : '';
-      process.stdout.write(`wrote ${n} ${size}×${size} samples (${solver}, ${res.nfe} velocity evaluations${how}) to ${written.join(', ')}\n`);
+      const written = writeImageSamples(out, pixels, net.sampleShape, labels);
+      if (v.png) written.push(v.png), node.writePng(v.png, imageSampleGrid(pixels, labels, net.sampleShape));
+      const how = labels ? `, ${k !== undefined ? `class ${k}` : mode === 'per-class' ? `${n / classes} per class` : 'random classes'}, guidance ${guidance}` : '';
+      process.stdout.write(`wrote ${n} ${c > 1 ? `${c}×` : ''}${h}×${size} samples (${solver}, ${res.nfe} velocity evaluations${how}) to ${written.join(', ')}\n`);
       return;
     }
     if (v.class !== undefined || flag('per-class') || v.guidance !== undefined) throw new UsageError('--class, --per-class and --guidance are for conditional MNIST checkpoints');
