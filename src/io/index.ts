@@ -15,3 +15,4 @@ export {
   scatterPlot, trajectoryPlot, lossPlot, imageGrid, sampleGrid, cornerPlot,
   type ScatterOptions, type CornerOptions, type TrajectoryOptions, type LossPlotOptions, type ImageGridOptions,
 } from './plot.js';
+export { decodePng, PNG_LIMITS } from './png-decode.js';
