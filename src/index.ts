@@ -10,6 +10,7 @@
  *   io       safetensors checkpoints, loadModel, .npy, PNG and plots (bytes, not files)
  *   metrics  sample quality: sliced W2, MMD², Fréchet distance, the MNIST judge
  *   train    the Trainer (resumable runs), reflow and one-step distillation
+ *   discrete discrete flow matching over tokens: mixture paths, losses, the CTMC sampler, ELBO
  *
  * The Node entry adds `node` (files). docs/api.md lists every export with its purpose.
  */
@@ -29,6 +30,7 @@ export * as data from './data/index.js';
 export * as io from './io/index.js';
 export * as metrics from './metrics/index.js';
 export * as train from './train/index.js';
+export * as discrete from './discrete/index.js';
 
 /**
  * Acquires a GPU device (Node: Dawn through the `webgpu` package; browsers: navigator.gpu) and

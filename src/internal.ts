@@ -3,7 +3,8 @@
  * test hooks such as poisonOutputs, PRNG and plot internals). Not part of the package's public API
  * (src/index.ts): names here may change without notice.
  */
-export { initGpu, destroyGpu, ops, nn, optim, flow, data, io, metrics, train } from './index.js';
+export { initGpu, destroyGpu, ops, nn, optim, flow, data, io, metrics, train, discrete } from './index.js';
+export * from './discrete/index.js';
 export { Gpu, formatProfile, type GpuOptions, type GpuStats, type ProfileRow, type AdapterTraits } from './gpu/runtime.js';
 export { FlowGpuError } from './gpu/errors.js';
 export { adapterSlug, type AdapterDescription } from './gpu/device.js';

@@ -15,6 +15,9 @@ import { avgPool2x, upsample2x } from '../src/autograd/resample.js';
 import { conv2d } from '../src/autograd/conv.js';
 import { sinusoidalEmbedding } from '../src/autograd/embedding.js';
 import { groupNorm } from '../src/autograd/norm.js';
+import { generalizedKL, tokenCrossEntropy } from '../src/autograd/discrete.js';
+import { polynomialKappa } from '../src/discrete/kernels.js';
+import { ceRef, gklRef } from './discrete-reference.js';
 import * as ops from '../src/autograd/ops.js';
 import { DIFF_OPS, type DiffOp } from '../src/autograd/registry.js';
 import { sinusoidalFrequencies } from '../src/nn/embedding.js';
@@ -207,6 +210,35 @@ const CASES: { [P in DiffOp]: (rng: Rng) => Case } = {
     gradTol: { rtol: 8 * EPS, atol: 1e-12 },
     h: 1,
   }),
+
+  // ---------------------------------------------------------------- discrete flow matching (kernels/discrete.wgsl)
+  // logits [2, 3, 5] (6 tokens of K = 5); smooth in the logits, so h = 1e-4 keeps FD error ≪ 1e-7
+  token_cross_entropy: (r) => {
+    const x1 = [0, 4, 2, 2, 1, 3];
+    return {
+      inputs: [drawn(r, [2, 3, 5], () => 3 * r.normal())],
+      gpu: (z) => tokenCrossEntropy(z, tensor(x1, [2, 3], 'i32')),
+      ref: (z) => Float64Array.of(ceRef(z, x1, 5)),
+      tol: { rtol: 1e-6, atol: 1e-6 },
+      gradTol: { rtol: 1e-5, atol: 1e-6 },
+      h: 1e-4,
+    };
+  },
+  // mask source (x_t = 5 is the mask), tokens with x_t = x1 and x_t ≠ x1, two rows at t = 0.3, 0.8
+  generalized_kl: (r) => {
+    const x1 = [0, 4, 2, 2, 1, 3];
+    const xt = [0, 5, 1, 2, 5, 3];
+    const t = [0.3, 0.8];
+    const space = { categories: 5, source: 'mask' as const, scheduler: polynomialKappa(1) };
+    return {
+      inputs: [drawn(r, [2, 3, 5], () => 3 * r.normal())],
+      gpu: (z) => generalizedKL(z, tensor(x1, [2, 3], 'i32'), tensor(xt, [2, 3], 'i32'), tensor(t, [2]), space),
+      ref: (z) => Float64Array.of(gklRef(z, x1, xt, t, 3, 5)),
+      tol: { rtol: 2e-6, atol: 2e-6 },
+      gradTol: { rtol: 2e-5, atol: 2e-6 },
+      h: 1e-4,
+    };
+  },
 
   // ---------------------------------------------------------------- image ops and the time embedding
   // f32 dot products of length C_in·k² = 18 of O(1) terms; the weight gradient sums 2·5·4 of them

@@ -25,6 +25,8 @@ const NAMED_OPS = [
   'softmax', 'log_softmax', 'mse_loss',
   // autograd/conv.ts, norm.ts, resample.ts, embedding.ts
   'conv2d', 'group_norm', 'upsample2x', 'avg_pool2x', 'sinusoidal_embedding',
+  // autograd/discrete.ts
+  'token_cross_entropy', 'generalized_kl',
 ] as const;
 
 /**

@@ -6,6 +6,8 @@
  *   { arch: 'mlp',  model: VelocityMLPConfig, sampleShape?: [C, H, W] }   2-D points, or images
  *                                                                         flattened to C·H·W
  *   { arch: 'unet', model: UNetConfig }                                   images [N, C, H, W]
+ *   { arch: 'tokenmlp', model: TokenMLPConfig }                           tokens i32 [N, d] → logits
+ *                                                                         [N, d, K] (discrete flows)
  *
  * Every network is v(x, t, labels?) with x [N, ...sampleShape], t [N] and, for conditional ones,
  * i32 labels [N] where −1 (or any label outside 0…numClasses−1) is the null class ∅ of
@@ -21,6 +23,7 @@ import { gpu, type Tensor } from '../tensor/tensor.js';
 import { VelocityMLP, mlpConfig, type VelocityMLPConfig } from './mlp.js';
 import type { Module } from './module.js';
 import { UNet, type UNetConfig } from './unet.js';
+import { TokenMLP, type TokenMLPConfig } from '../discrete/model.js';
 
 /**
  * A velocity network's plain-JSON description, stored in checkpoints: an MLP config (with an
@@ -38,9 +41,10 @@ export type NetSpec =
        */
       condVector?: number;
     }
-  | { arch: 'unet'; model: UNetConfig };
+  | { arch: 'unet'; model: UNetConfig }
+  | { arch: 'tokenmlp'; model: TokenMLPConfig };
 
-/** A network architecture's name: 'mlp' or 'unet'. */
+/** A network architecture's name: 'mlp', 'unet' or 'tokenmlp'. */
 export type NetArch = NetSpec['arch'];
 
 /** A velocity network with what sampling and training need to know of it. */
@@ -106,6 +110,11 @@ const BUILDERS: { [A in NetArch]: Builder<A> } = {
       forward: (x, t, labels) => m.forward(x, t, c.numClasses > 0 ? labels : undefined),
     };
   },
+  tokenmlp: (spec, seed) => {
+    const m = new TokenMLP(spec.model, seed);
+    const c = m.config;
+    return { module: m, spec: { arch: 'tokenmlp', model: c }, sampleShape: [c.length], numClasses: c.classes, sampleChunk: 10000, forward: (x, t, labels) => m.forward(x, t, labels) };
+  },
 };
 
 /**
@@ -113,6 +122,11 @@ const BUILDERS: { [A in NetArch]: Builder<A> } = {
  * widest level throughout): enough to refuse absurd sizes before anything is allocated.
  */
 export function parameterBound(spec: NetSpec): number {
+  if (spec.arch === 'tokenmlp') {
+    const c = spec.model;
+    const h = c.hidden;
+    return c.vocabulary * c.embed + (c.length * c.embed + 1 + c.classes + 1) * h + (c.hiddenLayers - 1) * (h + 1) * h + (h + 1) * c.length * c.categories;
+  }
   if (spec.arch === 'mlp') {
     const c = spec.model;
     const h = c.hidden;
@@ -163,7 +177,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  */
 export function netSpecOf(config: unknown): NetSpec | null {
   if (!isObject(config)) return null;
-  if (isObject(config.net) && (config.net.arch === 'mlp' || config.net.arch === 'unet') && isObject(config.net.model)) return config.net as NetSpec;
+  if (isObject(config.net) && (config.net.arch === 'mlp' || config.net.arch === 'unet' || config.net.arch === 'tokenmlp') && isObject(config.net.model)) return config.net as NetSpec;
   const model = config.model;
   if (!isObject(model)) return null;
   if (config.arch === 'unet') return { arch: 'unet', model: model as unknown as UNetConfig };

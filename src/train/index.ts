@@ -5,7 +5,7 @@
  */
 export {
   Trainer, TrainingDiverged, lrSchedule,
-  type TrainerOptions, type DataSource, type TrainBatch, type CouplingName, type RunHooks, type TrainProgress, type TrainResult,
+  type TrainerOptions, type DataSource, type TrainBatch, type CouplingName, type RunHooks, type TrainProgress, type TrainResult, type TrainObjective,
 } from './trainer.js';
 export { encodeRunState, restoreRunState, encodeModelFile, CHECKPOINT_FILE, MODEL_FILE, type History, type TrainingState, type WeightsKind } from './state.js';
 export {

@@ -57,6 +57,16 @@ export interface DataSource {
   dispose?(): void;
 }
 
+/**
+ * A training objective other than flow matching (discrete flow matching: discrete's
+ * `discreteObjective`): `step` records one whole step for batch `batch` (one submit, no read-back)
+ * and returns its loss, a one-element tensor; `config` is stored in the run's config as `objective`.
+ */
+export interface TrainObjective {
+  config: Record<string, unknown>;
+  step(net: VelocityNet, batch: TrainBatch, o: { seed: number; step: number; labelDropout: number; update: () => void }): Tensor;
+}
+
 /** A `Trainer` coupling by name: 'independent', 'ot' (exact) or 'sinkhorn' (entropic). */
 export type CouplingName = 'independent' | 'ot' | 'sinkhorn';
 
@@ -103,6 +113,8 @@ export interface TrainerOptions {
   config?: Record<string, unknown>;
   /** Config keys that may change on restore (default: ['steps']). */
   mayDiffer?: string[];
+  /** The step's objective (default: flow matching with the options above). */
+  objective?: TrainObjective;
 }
 
 /**
@@ -209,7 +221,8 @@ export class Trainer {
       gradClip: o.gradClip ?? null, ema: emaDecay, labelDropout: o.labelDropout, logEvery: o.logEvery,
       ...(o.pathNoise ? { pathNoise: o.pathNoise } : {}),
     };
-    this.config = netSpecOf(cfg) ? cfg : { ...cfg, net: o.net.spec };
+    const withObjective = o.objective && cfg.objective === undefined ? { ...cfg, objective: o.objective.config } : cfg;
+    this.config = netSpecOf(withObjective) ? withObjective : { ...withObjective, net: o.net.spec };
     const model = o.net.module;
     model.flatten();
     this.ema = emaDecay > 0 ? new EMA(model, { decay: emaDecay, warmup: true }) : null;
@@ -253,6 +266,13 @@ export class Trainer {
   async trainStep(s: number): Promise<Tensor> {
     const o = this.o;
     const b = await o.data.batch(s);
+    if (o.objective) {
+      try {
+        return o.objective.step(this.net, b, { seed: o.seed, step: s, labelDropout: o.labelDropout, update: () => this.opt.step(this.lrAt(s)) });
+      } finally {
+        for (const t of [b.x1, b.labels, b.cond, b.x0, b.source]) t?.dispose();
+      }
+    }
     const c = o.coupling;
     let x0 = b.x0;
     try {
