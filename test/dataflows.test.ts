@@ -2,8 +2,14 @@
 // that re-pair a source batch, continuous conditions with their ∅ flag, and trained flows checked
 // against closed forms — a flow between two Gaussians (means, covariances, and with the OT coupling
 // the Monge map), a paired flow of a known affine map, and a flow conditioned on a number.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { data, flow, nn, tensor, tidy, train } from '../src/internal.js';
+import { readNpy, writeNpy } from '../src/io/node-files.js';
+import { pointsConfig, runPoints } from '../src/cli/points.js';
+import { nll, sampleCkpt } from '../src/cli/sample.js';
 import { useGpu } from './helpers.js';
 
 useGpu();
@@ -273,5 +279,77 @@ describe('trained flows against closed forms', () => {
     await expect(flow.generate(net, { n: 4, conditions: new Float32Array(3) })).rejects.toThrow(/3 condition values for 4 samples of width 1/);
     t.dispose();
     net.module.dispose();
+  });
+});
+
+describe('flowgpu train points with sources, pairs and conditions', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fg-d2d-'));
+  const A: M2 = [[0.8, -0.6], [0.6, 0.8]]; // a rotation by 36.9°, then a shift
+  const mapRows = (x: Float32Array) => Float32Array.from(x, (_, k) => A[k & 1][0] * x[k & ~1] + A[k & 1][1] * x[(k & ~1) + 1] + (k & 1 ? -1 : 2));
+
+  it('--pairs X0 X1 learns the map, reports its paired error, and `sample --from` maps new inputs', async () => {
+    const x0 = data.gaussianPoints(4000, [0, 0], [[1, 0], [0.4, 0.6]], 41);
+    writeNpy(join(dir, 'x0.npy'), x0, [4000, 2]);
+    writeNpy(join(dir, 'x1.npy'), mapRows(x0), [4000, 2]);
+    const out = join(dir, 'pairs');
+    const r = await runPoints(pointsConfig(['--pairs', join(dir, 'x0.npy'), join(dir, 'x1.npy'), '--steps', '400', '--batch', '256', '--hidden', '64',
+      '--layers', '2', '--samples', '400', '--out', out, '--log-every', '50', '--ckpt-every', '400']));
+    expect(r.quality).not.toBeNull();
+    const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(m.pairRmsRelative).toBeLessThan(0.05);
+    const fresh = data.gaussianPoints(300, [0, 0], [[1, 0], [0.4, 0.6]], 42);
+    writeNpy(join(dir, 'new.npy'), fresh, [300, 2]);
+    await sampleCkpt([out, '--from', join(dir, 'new.npy'), '--solver', 'rk4', '--nfe', '40', '--out', join(dir, 'mapped.npy')]);
+    const got = readNpy(join(dir, 'mapped.npy'));
+    expect(got.shape).toEqual([300, 2]);
+    const want = mapRows(fresh);
+    let e = 0;
+    for (let i = 0; i < want.length; i++) e = Math.max(e, Math.abs(got.data[i] - want[i]));
+    expect(e).toBeLessThan(0.25); // the worst of 600 coordinates; the data's spread is ≈ 1
+  });
+
+  it('--source TOY: a data-to-data run between two built-in toys writes its files; sampling starts from the source', async () => {
+    const out = join(dir, 'toys');
+    await runPoints(pointsConfig(['--data', 'moons', '--source', '8gaussians', '--steps', '60', '--batch', '128', '--hidden', '32', '--layers', '2',
+      '--samples', '300', '--out', out, '--log-every', '20', '--ckpt-every', '60']));
+    const cfg = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(cfg.sampler.n).toBe(300);
+    await sampleCkpt([out, '--n', '200', '--out', join(dir, 'toys.npy')]);
+    expect(readNpy(join(dir, 'toys.npy')).shape).toEqual([200, 2]);
+    await expect(sampleCkpt([out, '--sde', '--out', join(dir, 'x.npy')])).rejects.toThrow(/--sde samples from N\(0, I\)/);
+    await expect(nll([out, '--data', join(dir, 'x0.npy')])).rejects.toThrow(/flows from data or takes a condition/);
+  });
+
+  it('--cond-data: sample --cond-value puts the samples where the condition says', async () => {
+    const n = 6000;
+    const rng = new data.HostRng(51);
+    const c = Float32Array.from({ length: n }, () => 4 * rng.uniform()); // in data units: 0…4
+    const x = Float32Array.from({ length: 2 * n }, (_, k) => (k & 1 ? 0.2 * rng.normal() : c[k >> 1] + 0.2 * rng.normal()));
+    writeNpy(join(dir, 'c.npy'), c, [n]);
+    writeNpy(join(dir, 'xc.npy'), x, [n, 2]);
+    const out = join(dir, 'cond');
+    await runPoints(pointsConfig(['--data', join(dir, 'xc.npy'), '--cond-data', join(dir, 'c.npy'), '--steps', '600', '--batch', '256', '--hidden', '64',
+      '--layers', '2', '--samples', '300', '--out', out, '--log-every', '50', '--ckpt-every', '600']));
+    await sampleCkpt([out, '--n', '1000', '--cond-value', '3', '--out', join(dir, 'c3.npy')]);
+    const s = Float32Array.from(readNpy(join(dir, 'c3.npy')).data);
+    const mx = s.filter((_, i) => i % 2 === 0).reduce((a, b) => a + b, 0) / 1000;
+    expect(Math.abs(mx - 3)).toBeLessThan(0.15); // the condition is in data units: standardised as in training
+    await expect(sampleCkpt([out, '--cond-value', '1,2', '--out', join(dir, 'y.npy')])).rejects.toThrow(/2 numbers for a condition of 1/);
+    await expect(sampleCkpt([join(dir, 'pairs'), '--cond-value', '1', '--out', join(dir, 'y.npy')])).rejects.toThrow(/takes no condition/);
+  });
+
+  it('malformed combinations get one-line errors naming the fix', () => {
+    const x = data.gaussianPoints(100, [0, 0, 0], [[1, 0, 0], [0, 1, 0], [0, 0, 1]], 1);
+    writeNpy(join(dir, 'x3.npy'), x, [100, 3]);
+    writeNpy(join(dir, 'x3short.npy'), x.subarray(0, 150), [50, 3]);
+    const cfg = (args: string[]) => () => pointsConfig([...args, '--out', join(dir, 'bad')]);
+    expect(cfg(['--pairs', join(dir, 'x3short.npy'), join(dir, 'x3.npy')])).toThrow(/50 rows and .* 100: row i of one pairs with row i of the other/);
+    expect(cfg(['--data', join(dir, 'x3.npy'), '--source', 'moons'])).toThrow(/has 2 columns and the data 3/);
+    expect(cfg(['--pairs', join(dir, 'x3.npy'), join(dir, 'x3.npy'), '--coupling', 'ot'])).toThrow(/cannot be re-coupled, use --coupling independent/);
+    expect(cfg(['--data', 'moons', '--source', 'circles', '--path', 'vp'])).toThrow(/--path vp starts from noise/);
+    expect(cfg(['--data', join(dir, 'x3.npy'), '--cond-data', join(dir, 'x3short.npy')])).toThrow(/50 rows for 100 data rows/);
+    expect(cfg(['--data', join(dir, 'x3.npy'), '--guidance', '2'])).toThrow(/for conditioned runs \(--cond-data FILE\)/);
+    expect(cfg(['--pairs', join(dir, 'x3.npy')])).toThrow(/--pairs takes two files/);
+    expect(cfg(['--data', join(dir, 'x3.npy'), '--source', join(dir, 'missing.npy')])).toThrow(/missing\.npy/);
   });
 });

@@ -16,6 +16,13 @@ export const SAMPLE_HELP = `flowgpu sample CKPT [options]     (CKPT: a run direc
   --out FILE.npy         where to write the samples (default samples.npy); MNIST: images
                          [N, 1, H, W] in [0, 1], and class labels (int32 [N]) in FILE.labels.npy
   --png FILE.png         also draw them (MNIST: a 10×10 grid, one row per class when conditional)
+ point models (flowgpu train points):
+  --from FILE            start from these rows (.npy/.csv [N, D], data units) instead of N(0, I): a run
+                         trained with --source or --pairs maps them (default for such a run: rows of
+                         its source set, when it is a toy or its file is still there); N = the rows
+  --cond FILE            a conditioned run's condition per sample (.npy/.csv [N, C])
+  --cond-value V[,V…]    one condition for every sample (C numbers)
+  --guidance W           classifier-free guidance scale on the condition (default 1)
  conditional MNIST models:
   --class K              every sample of digit K (default: random digits)
   --per-class            N/10 samples of each digit, in order
@@ -36,6 +43,7 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
     n: { type: 'string' }, solver: { type: 'string' }, nfe: { type: 'string' }, rtol: { type: 'string' }, atol: { type: 'string' },
     sde: { type: 'boolean' }, seed: { type: 'string' }, out: { type: 'string' }, png: { type: 'string' }, weights: { type: 'string' },
     class: { type: 'string' }, 'per-class': { type: 'boolean' }, guidance: { type: 'string' },
+    from: { type: 'string' }, cond: { type: 'string' }, 'cond-value': { type: 'string' },
   }, SAMPLE_HELP, 1);
   if (pos.length !== 1) throw new UsageError(`flowgpu sample takes one checkpoint path\n\n${SAMPLE_HELP}`);
   const solver = oneOf(v.solver ?? 'midpoint', 'solver', SOLVERS);
@@ -47,6 +55,7 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
   const { net, config: cfg } = m;
   try {
     const image = net.sampleShape.length === 3;
+    if (image && (v.from || v.cond || v['cond-value'])) throw new UsageError('--from, --cond and --cond-value are for point models (flowgpu train points)');
     const n = num(v.n ?? (image ? 1000 : 10000), 'n', { int: true, min: 1 });
     if (image) {
       if (flag('sde') || v.rtol || v.atol) throw new UsageError('--sde, --rtol and --atol are for 2-D toy checkpoints');
@@ -69,12 +78,18 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
       process.stdout.write(`wrote ${n} ${c > 1 ? `${c}×` : ''}${h}×${size} samples (${solver}, ${res.nfe} velocity evaluations${how}) to ${written.join(', ')}\n`);
       return;
     }
-    if (v.class !== undefined || flag('per-class') || v.guidance !== undefined) throw new UsageError('--class, --per-class and --guidance are for conditional MNIST checkpoints');
+    if (v.class !== undefined || flag('per-class')) throw new UsageError('--class and --per-class are for conditional MNIST checkpoints');
     const dim = net.sampleShape[0];
+    const start = pointStart(cfg, v.from, n, seed, dim, m.path);
+    const cond = pointConditions(cfg, net.condVector ?? 0, v.cond, v['cond-value'], start.n, m.path);
+    if (v.guidance !== undefined && !cond) throw new UsageError(`--guidance needs a conditioned point model and --cond FILE or --cond-value V (${m.path} ${net.condVector ? 'is conditioned: give the condition' : 'takes no condition'})`);
+    const guidance = num(v.guidance ?? 1, 'guidance');
+    if (start.n !== n && v.n !== undefined) throw new UsageError(`--n ${n} and --from ${v.from} (${start.n} rows) disagree: leave out --n`);
     let x: Float32Array;
     let evals: number;
-    const x0 = flow.hostNormals(n * dim, seed);
+    const x0 = start.x0;
     if (flag('sde')) {
+      if (start.fromData || cond) throw new UsageError('--sde samples from N(0, I) without conditions: leave out --sde');
       const xt = tensor(x0, [n, dim]);
       const r = await flow.sampleSDE(flow.timeAsTensor((x, t) => net.forward(x, t)), xt, {
         steps: nfe, seed, scheduler: flow.schedulerByName(String(cfg.path ?? 'condot'), { sigmaMin: Number(cfg.sigmaMin ?? 0) }),
@@ -86,17 +101,71 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
       r.x.dispose();
       xt.dispose();
     } else {
-      ({ x, nfe: evals } = await flow.generate(net, { n, solver, nfe, source: x0, rtol: optNum(v.rtol, 'rtol', { gt: 0 }), atol: optNum(v.atol, 'atol', { gt: 0 }) }));
+      ({ x, nfe: evals } = await flow.generate(net, {
+        n: start.n, solver, nfe, source: x0, conditions: cond, guidance, rtol: optNum(v.rtol, 'rtol', { gt: 0 }), atol: optNum(v.atol, 'atol', { gt: 0 }),
+      }));
     }
     const st = cfg.standardization as data.Standardization | undefined; // train points: back to the data's units
     if (st) x = data.unstandardize(x, st);
-    node.writeNpy(out, x, [n, dim]);
-    process.stdout.write(`wrote ${n} samples to ${out} (${flag('sde') ? 'euler-maruyama' : solver}, ${evals} velocity evaluations)\n`);
+    node.writeNpy(out, x, [start.n, dim]);
+    process.stdout.write(`wrote ${start.n} samples to ${out} (${flag('sde') ? 'euler-maruyama' : solver}, ${evals} velocity evaluations${start.fromData ? `, from ${start.fromData}` : ''}${cond ? `, guidance ${guidance}` : ''})\n`);
     const dataset = typeof cfg.dataset === 'string' && data.isToyName(cfg.dataset) ? cfg.dataset : null;
     if (v.png && dim === 2 && dataset) node.writePng(v.png, io.scatterPlot(data.sampleToy(dataset, n, 12345), x, { titles: [`${dataset} data`, 'samples'] }));
   } finally {
     net.module.dispose();
   }
+}
+
+/** A run's standardisation of a side set (source or condition), if it has one. */
+function sideStandardization(side: unknown): data.Standardization | null {
+  const st = (side as { standardization?: data.Standardization } | null)?.standardization;
+  return st && Array.isArray(st.mean) && Array.isArray(st.scale) ? st : null;
+}
+
+/**
+ * Where a point model's samples start: rows of --from (standardised like the run's source), the
+ * run's own source set (a toy, or its file if it is still there), or N(0, I).
+ */
+function pointStart(cfg: Record<string, unknown>, from: string | undefined, n: number, seed: number, dim: number, where: string): { x0: Float32Array; n: number; fromData: string | null } {
+  const src = cfg.source as { kind: string; file: string } | null | undefined;
+  const st = sideStandardization(src);
+  let file = from;
+  if (!file && src) {
+    if (!data.isToyName(src.file) && !existsSync(src.file)) {
+      throw new UsageError(`${where} flows from ${src.kind === 'pairs' ? 'paired inputs' : 'the data set'} ${src.file}, which is not there: give the start rows with --from FILE`);
+    }
+    file = src.file;
+  }
+  if (!file) return { x0: flow.hostNormals(n * dim, seed), n, fromData: null };
+  if (!st) throw new UsageError(`--from: ${where} was trained from N(0, I), not from data (train it with --source or --pairs to map inputs)`);
+  let rows: Float32Array;
+  if (data.isToyName(file)) rows = data.sampleToy(file, n, seed);
+  else {
+    const p = node.readPoints(file);
+    if (p.dim !== dim) throw new UsageError(`--from ${file}: rows of ${p.dim} values; this model maps rows of ${dim}`);
+    rows = from ? p.data : Float32Array.from({ length: n * dim }, (_, i) => p.data[i % p.data.length]);
+  }
+  return { x0: data.standardize(rows, st), n: rows.length / dim, fromData: file };
+}
+
+/** The conditions of a conditioned point model's samples (standardised like its training conditions), or null. */
+function pointConditions(cfg: Record<string, unknown>, width: number, file: string | undefined, value: string | undefined, n: number, where: string): Float32Array | null {
+  if (!file && value === undefined) return null;
+  if (!width) throw new UsageError(`--cond/--cond-value: ${where} takes no condition (train with --cond-data to condition on a number)`);
+  if (file && value !== undefined) throw new UsageError('give --cond FILE or --cond-value V, not both');
+  const st = sideStandardization(cfg.cond);
+  let c: Float32Array;
+  if (value !== undefined) {
+    const vals = value.split(',').map((t, j) => num(t.trim(), `cond-value (number ${j + 1})`));
+    if (vals.length !== width) throw new UsageError(`--cond-value: ${vals.length} number${vals.length > 1 ? 's' : ''} for a condition of ${width}`);
+    c = Float32Array.from({ length: n * width }, (_, i) => vals[i % width]);
+  } else {
+    const p = node.readPoints(file!);
+    if (p.dim !== width) throw new UsageError(`--cond ${file}: rows of ${p.dim} values; this model's condition has ${width}`);
+    if (p.rows !== n) throw new UsageError(`--cond ${file}: ${p.rows} conditions for ${n} samples: give one per sample (or set --n)`);
+    c = p.data;
+  }
+  return st ? data.standardize(c, st) : c;
 }
 
 const NLL_HELP = `flowgpu nll CKPT --data FILE.npy [options]     log-likelihood of points [N, D] under a point model
@@ -117,6 +186,7 @@ export async function nll(argv: string[]): Promise<number> {
   const m = loadForSampling(pos[0]);
   try {
     if (m.net.sampleShape.length !== 1) throw new UsageError(`flowgpu nll works on point models (2-D toys); ${m.path} is an image model`);
+    if (m.config.source || m.net.condVector) throw new UsageError(`flowgpu nll needs a flow from N(0, I) without conditions; ${m.path} flows from data or takes a condition, whose density flowgpu does not know`);
     const dim = m.net.sampleShape[0];
     const arr = node.readNpy(v.data);
     if (arr.shape.length !== 2 || arr.shape[1] !== dim) throw new UsageError(`${v.data}: points must be an [N, ${dim}] array for this model, got [${arr.shape.join(', ')}]`);
