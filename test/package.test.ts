@@ -6,10 +6,12 @@
 //     with bundler resolution, the DOM library and WebGPU's types, no @types/node
 //     (tsconfig.browser.json);
 //   - runs the compiled consumer and README examples with Node ('flowgpu' resolves to the tarball);
-//   - bundles the browser app with esbuild for the browser and finds no Node-only import in it.
+//   - bundles the browser app with esbuild for the browser and finds no Node-only import in it;
+//   - finds the pretrained models in the install (tarball under 10 MB) and samples them with
+//     `flowgpu sample --pretrained`.
 // The files under test/consumer/ are the consumer's side: update them when the API moves.
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,6 +136,23 @@ describe('the packed package, used from a fresh consumer project', () => {
       }
     }
   }, 600_000);
+
+  it('ships the pretrained models (tarball under 10 MB), and `flowgpu sample --pretrained` works on the fresh install', async () => {
+    expect(installed, 'not installed (an earlier step failed)').toBe(true);
+    const mb = statSync(tarball).size / 2 ** 20;
+    expect(mb, `the tarball is ${mb.toFixed(1)} MB`).toBeLessThan(10);
+    const shipped = readdirSync(join(app, 'node_modules', 'flowgpu', 'pretrained')).sort();
+    expect(shipped).toEqual(['checkerboard.safetensors', 'mnist16-1step.safetensors', 'mnist16-cond.safetensors']);
+    const flowgpu = join(app, 'node_modules', '.bin', 'flowgpu');
+    const said = expectOk(await run(flowgpu, ['sample', '--pretrained', 'checkerboard', '--n', '2000', '--out', 'cb.npy'], app, 120_000));
+    expect(said).toMatch(/wrote 2000 samples to cb.npy \(midpoint, 40 velocity evaluations\)/);
+    const q = expectOk(await run(flowgpu, ['eval', 'toy', 'cb.npy', '--dataset', 'checkerboard'], app, 60_000));
+    const sw2 = Number(/sliced W2 ([\d.]+)/.exec(q)?.[1]);
+    expect(sw2, q).toBeLessThan(0.15); // floor 0.115 at 2000 points; 0.124 measured
+    const digits = expectOk(await run(flowgpu, ['sample', '--pretrained', 'mnist16-1step', '--per-class', '--n', '100', '--out', 'd.npy'], app, 120_000));
+    expect(digits).toMatch(/wrote 100 16×16 samples \(euler, 1 velocity evaluations, 10 per class, guidance 1\)/);
+    expect(existsSync(join(app, 'd.labels.npy'))).toBe(true);
+  }, 300_000);
 
   it('the browser app bundles for the browser with no Node-only import', async () => {
     expect(installed, 'not installed (an earlier step failed)').toBe(true);

@@ -24,7 +24,7 @@ import { useGpu } from './helpers.js';
 const f32 = (...v: number[]) => Float32Array.from(v);
 const ascii = (s: string) => Array.from(s, (c) => c.charCodeAt(0));
 const le64 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >> 24) & 0xff, 0, 0, 0, 0];
-const bytesOf = (a: Float32Array | Int32Array) => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+const bytesOf = (a: Float32Array | Int32Array | Uint16Array) => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 
 /** A file from a raw header string (padded to 8 with spaces, like the reference) and data bytes. */
 function rawFile(header: string, data: number[] | Uint8Array, pad = true): Uint8Array {

@@ -9,5 +9,6 @@ export {
   writeFileAtomic, readFileBytes, zlibDeflate, writePng, writeNpy, readNpy, writeSafetensors, readSafetensors,
   writeCheckpoint, readCheckpoint, loadModelFile, labelsPath, lockRunDir, LOCK_FILE, readPoints,
 } from './node-files.js';
+export { pretrained, pretrainedPath } from './node-pretrained.js';
 export { readImages, readLabels, type ImageFiles, type ReadImagesOptions } from './node-images.js';
 export { readMnist, mnistDataDir, loadMnistJudge, defaultCacheDir, type LoadJudgeOptions } from './node-mnist.js';
