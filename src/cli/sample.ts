@@ -6,6 +6,8 @@ import { imageSampleGrid, writeImageSamples } from './images.js';
 import { withGpu } from './run.js';
 
 export const SAMPLE_HELP = `flowgpu sample CKPT [options]     (CKPT: a run directory, its model.safetensors or checkpoint.safetensors)
+  --pretrained NAME      instead of CKPT, a model shipped with flowgpu: ${io.PRETRAINED_NAMES.join(' | ')}
+                         (its own solver, steps and guidance unless given)
   --n N                  number of samples (default 10000 for 2-D toys, 1000 for MNIST)
   --solver NAME          euler | midpoint | heun | rk4 | dopri5 (default midpoint)
   --nfe N                velocity evaluations for fixed-step solvers (default 40)
@@ -42,16 +44,17 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
   const { v, flag, pos } = parse(argv, {
     n: { type: 'string' }, solver: { type: 'string' }, nfe: { type: 'string' }, rtol: { type: 'string' }, atol: { type: 'string' },
     sde: { type: 'boolean' }, seed: { type: 'string' }, out: { type: 'string' }, png: { type: 'string' }, weights: { type: 'string' },
-    class: { type: 'string' }, 'per-class': { type: 'boolean' }, guidance: { type: 'string' },
+    class: { type: 'string' }, 'per-class': { type: 'boolean' }, guidance: { type: 'string' }, pretrained: { type: 'string' },
     from: { type: 'string' }, cond: { type: 'string' }, 'cond-value': { type: 'string' },
   }, SAMPLE_HELP, 1);
-  if (pos.length !== 1) throw new UsageError(`flowgpu sample takes one checkpoint path\n\n${SAMPLE_HELP}`);
-  const solver = oneOf(v.solver ?? 'midpoint', 'solver', SOLVERS);
-  const nfe = num(v.nfe ?? 40, 'nfe', { int: true, min: 1 });
+  if (pos.length !== (v.pretrained === undefined ? 1 : 0)) throw new UsageError(`flowgpu sample takes one checkpoint path, or --pretrained NAME\n\n${SAMPLE_HELP}`);
+  const pre = v.pretrained === undefined ? null : io.pretrainedInfo(v.pretrained);
+  const solver = oneOf(v.solver ?? pre?.solver ?? 'midpoint', 'solver', SOLVERS);
+  const nfe = num(v.nfe ?? pre?.nfe ?? 40, 'nfe', { int: true, min: 1 });
   const seed = num(v.seed ?? 0, 'seed', { int: true, min: 0 });
   const weights = v.weights === undefined ? undefined : oneOf(v.weights, 'weights', ['ema', 'raw'] as const);
   const out = v.out ?? 'samples.npy';
-  const m = loadForSampling(pos[0], weights);
+  const m = pre ? node.pretrained(v.pretrained!) : loadForSampling(pos[0], weights);
   const { net, config: cfg } = m;
   try {
     const image = net.sampleShape.length === 3;
@@ -62,7 +65,7 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
       const [c, h, size] = net.sampleShape;
       const classes = net.numClasses || 10;
       const k = optNum(v.class, 'class', { int: true, min: 0, max: classes - 1 });
-      const guidance = num(v.guidance ?? 1, 'guidance');
+      const guidance = num(v.guidance ?? pre?.guidance ?? 1, 'guidance');
       if (!net.numClasses && (k !== undefined || flag('per-class') || guidance !== 1)) {
         throw new UsageError(`${m.path} is an unconditional model: --class, --per-class and --guidance need one trained with --cond`);
       }
