@@ -172,6 +172,7 @@ ${RUN_DIR_HELP}
 Writes DIR/model.safetensors, checkpoint.safetensors, samples.npy ([N, 1, H, W] in [0, 1]),
 samples.labels.npy (int32 [N], with --cond), grid.png (10×10; one row per class with --cond),
 loss.png and metrics.json. Judge the samples with \`flowgpu eval mnist DIR/samples.npy\`.
+This is \`flowgpu train images\` on the built-in MNIST set (train images --help: your own images).
 
 The defaults are for a real GPU. On a software driver (lavapipe on 2 cores) a 16×16 UNet step takes
 about 2 s at batch 16 (3.5 s at batch 32); see the README for an unconditional UNet trained that
