@@ -28,6 +28,7 @@ import { stats, Timer, type Stats, type TimerKind } from './timing.js';
 import { runSoak, soakMarkdown } from './soak.js';
 import './kernels.js';
 import './e2e.js';
+import './discrete.js';
 import './peers/tfjs.js';
 
 interface Args {

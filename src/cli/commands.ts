@@ -1,6 +1,7 @@
 /** The subcommands of `flowgpu`; each takes its argv tail and returns an exit code. */
 import { destroyGpu, initGpu } from '../node.js';
 import { parse, UsageError } from './args.js';
+import { evalDiscreteCmd, trainDiscreteCmd } from './discrete.js';
 import { reflowCmd } from './reflow.js';
 import { evalCmd, nllCmd, sampleCmd } from './sample.js';
 import { trainCmd } from './train.js';
@@ -16,9 +17,11 @@ Usage:
   flowgpu train mnist [options]             train an MNIST flow (see flowgpu train mnist --help)
   flowgpu train points --data FILE          train a flow on the rows of a .npy or .csv file, any dimension
   flowgpu train images --data DIR|FILE      train an image flow on a folder of PNGs, an .npy or an IDX file
+  flowgpu train discrete [options]          discrete flow matching on 2-D tokens (see flowgpu train discrete --help)
   flowgpu sample CKPT [options]             sample from a checkpoint (toy or MNIST)
   flowgpu nll CKPT --data FILE.npy          log-likelihood of points
   flowgpu eval toy|mnist ...                sample-quality metrics (MNIST: FD and accuracy of an in-engine classifier)
+  flowgpu eval discrete CKPT [options]      CTMC samples of a discrete run: support, TV, ELBO
   flowgpu reflow CKPT [options]             rectified flow: retrain on the model's own (x0, x1) pairs for few-step sampling
   flowgpu bench [--quick] [--filter RE]     the benchmark suite
   flowgpu --version
@@ -69,9 +72,9 @@ async function benchCmd(argv: string[]): Promise<number> {
 export const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   info,
   bench: benchCmd,
-  train: trainCmd,
+  train: (argv) => (argv[0] === 'discrete' ? trainDiscreteCmd(argv.slice(1)) : trainCmd(argv)),
   sample: sampleCmd,
   nll: nllCmd,
-  eval: evalCmd,
+  eval: (argv) => (argv[0] === 'discrete' ? evalDiscreteCmd(argv.slice(1)) : evalCmd(argv)),
   reflow: reflowCmd,
 };

@@ -23,3 +23,4 @@ export { exactPosteriorModel } from './exact.js';
 export {
   discreteCheckerboard, discreteMoons, checkerboardPmf, sampleTokens2D, tokenBatches, TOKEN_2D_CATEGORIES, type Token2DName,
 } from './data.js';
+export { tokenHistogram, histogramPmf, supportAndTV, entropy } from './eval.js';
