@@ -49,7 +49,7 @@ export {
 export { encodeNpy, decodeNpy, type NpyArray } from './io/npy.js';
 export { encodePng, zlibStored, crc32, adler32, type RasterImage, type ZlibDeflate } from './io/png.js';
 export {
-  Canvas, scatterPlot, trajectoryPlot, lossPlot, imageGrid, emaSmooth, niceTicks, logTicks, formatTick, COLORS,
+  Canvas, scatterPlot, squareLimits, trajectoryPlot, lossPlot, imageGrid, emaSmooth, niceTicks, logTicks, formatTick, COLORS,
   type ScatterOptions, type TrajectoryOptions, type LossPlotOptions, type ImageGridOptions, type Rgb,
 } from './io/plot.js';
 export {
@@ -92,11 +92,11 @@ export {
   parseIdx, parseMnist, mnistPixels, resizeWeights, MnistDataset, mnistImageSet,
   MNIST_FILES, type IdxArray, type MnistHost, type MnistSplit, type ResizeMethod, type ResizeTap, type MnistDatasetOptions,
 } from './data/mnist.js';
-
 export {
   pixelToModel, modelToPixels, modelToBytes, dropLabelsHost, EpochSampler, ImageDataset, imageSet, pickImages, imagePixels, imagesToModel,
   type ImageSet, type ImageSetOptions, type ImageBatch,
 } from './data/images.js';
+
 export { buildNet, mlpSpec, netSpecOf, type NetSpec, type NetArch, type VelocityNet } from './nn/registry.js';
 export { generate, classLabels, hostNormals, type GenerateOptions, type Generated, type LabelMode } from './flow/generate.js';
 export { loadModel, type LoadedModel, type LoadModelOptions } from './io/models.js';

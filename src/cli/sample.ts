@@ -113,7 +113,13 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
     node.writeNpy(out, x, [start.n, dim]);
     process.stdout.write(`wrote ${start.n} samples to ${out} (${flag('sde') ? 'euler-maruyama' : solver}, ${evals} velocity evaluations${start.fromData ? `, from ${start.fromData}` : ''}${cond ? `, guidance ${guidance}` : ''})\n`);
     const dataset = typeof cfg.dataset === 'string' && data.isToyName(cfg.dataset) ? cfg.dataset : null;
-    if (v.png && dim === 2 && dataset) node.writePng(v.png, io.scatterPlot(data.sampleToy(dataset, n, 12345), x, { titles: [`${dataset} data`, 'samples'] }));
+    if (v.png && dim !== 2) throw new UsageError(`--png draws 2-D point models; this one has ${dim} dimensions (train points draws a corner plot of its run)`);
+    if (v.png && start.fromData) {
+      // a map from data: its inputs beside their images, on shared axes
+      const inputs = data.unstandardize(x0, sideStandardization(cfg.source)!);
+      node.writePng(v.png, io.scatterPlot(inputs, x, { titles: [`inputs (${start.fromData})`, 'mapped'], limits: io.squareLimits([inputs, x]) }));
+    } else if (v.png && dataset) node.writePng(v.png, io.scatterPlot(data.sampleToy(dataset, n, 12345), x, { titles: [`${dataset} data`, 'samples'] }));
+    else if (v.png) node.writePng(v.png, io.scatterPlot(x0, x, { titles: ['N(0, I) inputs', `samples${cond ? ` (guidance ${guidance})` : ''}`], limits: io.squareLimits([x0, x]) }));
   } finally {
     net.module.dispose();
   }
