@@ -238,7 +238,9 @@ fn euler_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let ms = row_max_sum(i);
   let w = philox_at(q.seed, q.step, q.offset + i, STREAM_EULER);
   // x̂ by inverse CDF: the first j with Σ_{l ≤ j} e_l > u1·Σ e, e = exp(z − max) (the same sum, in
-  // the same order, as row_max_sum); a rounding miss falls back to the last j with e_j > 0
+  // the same order, as row_max_sum); a rounding miss falls back to the last j with e_j > 0. A row
+  // with no finite mass (all logits −∞: a posterior undefined at this x_t) does not move, and at the
+  // last step keeps its current token (category 0 from the mask).
   let goal = u01(w.x) * ms.y;
   var cum = 0.0;
   var xh = q.k;
@@ -249,6 +251,10 @@ fn euler_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
     if (cum > goal && e > 0.0) { break; }
   }
   let cur = u32(xt_in[i]);
+  if (xh == q.k) {
+    xt[i] = i32(select(cur, select(0u, cur, cur < q.k), q.last == 1u));
+    return;
+  }
   if (q.last == 1u) {
     xt[i] = i32(xh);
     return;

@@ -160,6 +160,18 @@ describe('the discrete Euler step', () => {
     expect(y).toBeLessThan(chi2Limit(dy));
   });
 
+  it('a row with no finite mass (all logits −∞) keeps its current token (0 from the mask)', async () => {
+    const space: TokenSpace = { categories: 4, source: 'mask', scheduler: lin };
+    for (const last of [false, true]) {
+      const out = tidy(() => {
+        const logits = tensor(new Float32Array(3 * 4).fill(-Infinity), [3, 1, 4]);
+        return eulerStepRaw(logits, tensor([2, 4, 0], [3, 1], 'i32'), space, { rate: 5, div: 0, kappa: 0.5, h: 0.5, last }, { seed: 1, step: 0 });
+      });
+      expect(Array.from(await ints(out))).toEqual([2, last ? 0 : 4, 0]);
+      out.dispose();
+    }
+  });
+
   it('with the divergence-free term: the rates (1−κ)·p0 + κ·δ_x̂ added, self-rate zeroed, target drawn from the rates (χ²)', async () => {
     const c = { rate: 1.7, div: 0.9, kappa: 0.3, h: 0.4, last: false };
     for (const [source, from] of [['uniform', cur], ['mask', cur], ['mask', k]] as const) {

@@ -44,15 +44,20 @@ Ctrl-C (or SIGTERM) finishes the step, writes a checkpoint and exits with 130; -
 `;
 
 export const DISCRETE_EVAL_HELP = `flowgpu eval discrete CKPT [options]
+flowgpu eval discrete --exact --dataset NAME --source mask|uniform [options]
 
   CKPT                   a model.safetensors or checkpoint.safetensors of flowgpu train discrete
+  --exact                sample (and bound) with the exact posterior of the data pmf instead of a
+                         network: what the sampler itself does at these steps (the calibration)
+  --dataset, --source    the data set and source of --exact without CKPT (default checkerboard, mask)
   --samples N            sequences to sample (default 50000)
   --sample-steps N       discrete Euler steps (default 64)
   --div-free A           divergence-free term with c(t) = A·t²·(1−t)^¼ (default 0: off)
   --elbo N               sequences of fresh data for the ELBO estimate (default 2000; 0: skip)
   --strata N             strata of t for the ELBO (default 32)
   --seed N               sampling seed (default 1)
-  --out DIR              where eval-samples.npy, eval-samples.png and eval.json go (default: beside CKPT)
+  --out DIR              where eval-samples.npy, eval-samples.png and eval.json go (default: beside CKPT,
+                         or the current directory)
 `;
 
 const OPTIONS = {
@@ -127,7 +132,7 @@ function histogramPicture(samples: Int32Array, data: Int32Array): io.RasterImage
 }
 
 /** Samples, the picture and the figures of item 4 of issue 13 (the GPU must be up). */
-async function evaluate(net: nn.VelocityNet, space: discrete.TokenSpace, dataset: string, s: SampleFlags, seed: number, out: string, prefix = ''): Promise<Record<string, number>> {
+async function evaluate(net: discrete.DiscreteModel, space: discrete.TokenSpace, dataset: string, s: SampleFlags, seed: number, out: string, prefix = ''): Promise<Record<string, number>> {
   const t0 = performance.now();
   const samples = await discrete.discreteSample(net, {
     ...space, n: s.samples, length: 2, steps: s.sampleSteps, seed,
@@ -204,28 +209,53 @@ export function evalDiscreteCmd(argv: string[]): Promise<number> {
 }
 
 /** The flags of `flowgpu eval discrete`, checked before the GPU starts. */
-export function evalDiscreteArgs(argv: string[]): { file: string; s: SampleFlags; seed: number; out?: string } {
-  const { v, pos } = parse(argv, { ...OPTIONS, seed: { type: 'string' }, out: { type: 'string' } }, DISCRETE_EVAL_HELP, 1);
-  if (pos.length !== 1) throw new UsageError(`flowgpu eval discrete: give one checkpoint or model file (got ${pos.length})`);
-  return { file: pos[0], s: sampleFlags(v), seed: num(v.seed ?? 1, 'seed', { int: true, min: 0 }), out: v.out };
+export function evalDiscreteArgs(argv: string[]): { file: string | null; s: SampleFlags; seed: number; out?: string; exact: { dataset: string; source: discrete.DiscreteSource } | null } {
+  const { v, pos, flag } = parse(argv, { ...OPTIONS, seed: { type: 'string' }, out: { type: 'string' }, exact: { type: 'boolean' } }, DISCRETE_EVAL_HELP, 1);
+  const exact = flag('exact');
+  if (pos.length > 1 || (pos.length === 0 && !exact)) throw new UsageError(`flowgpu eval discrete: give one checkpoint or model file, or --exact (got ${pos.length} files)`);
+  const given = exact && pos.length === 0;
+  return {
+    file: pos[0] ?? null,
+    s: sampleFlags(v),
+    seed: num(v.seed ?? 1, 'seed', { int: true, min: 0 }),
+    out: v.out,
+    exact: given
+      ? { dataset: oneOf(v.dataset ?? 'checkerboard', 'dataset', ['checkerboard', 'moons'] as const), source: oneOf(v.source ?? 'mask', 'source', ['mask', 'uniform'] as const) }
+      : exact ? { dataset: '', source: 'mask' } : null,
+  };
 }
 
-/** Samples and evaluates a discrete run's model file or checkpoint (the GPU must be up); returns the figures. */
-export async function evalDiscrete({ file, s, seed, out: outFlag }: ReturnType<typeof evalDiscreteArgs>): Promise<Record<string, number>> {
-  const loaded = io.loadModel(node.readCheckpoint(file), { where: file });
+/**
+ * Samples and evaluates a discrete run's model file or checkpoint, or the exact posterior of its
+ * data (--exact) (the GPU must be up); returns the figures.
+ */
+export async function evalDiscrete({ file, s, seed, out: outFlag, exact }: ReturnType<typeof evalDiscreteArgs>): Promise<Record<string, number>> {
+  const loaded = file ? io.loadModel(node.readCheckpoint(file), { where: file }) : null;
   try {
-    const cfg = loaded.config as unknown as Partial<DiscreteConfig>;
-    const space = discrete.discreteSpaceOf(loaded.config, K);
-    if (!space || cfg.kind !== 'discrete-2d' || typeof cfg.dataset !== 'string') {
-      throw new UsageError(`${file} is not a run of flowgpu train discrete (its config has no discrete objective): use flowgpu sample/eval for continuous flows`);
+    let dataset = exact?.dataset ?? '';
+    let space: discrete.TokenSpace = { categories: K, source: exact?.source ?? 'mask', scheduler: discrete.polynomialKappa(1) };
+    if (loaded && file) {
+      const cfg = loaded.config as unknown as Partial<DiscreteConfig>;
+      const stored = discrete.discreteSpaceOf(loaded.config, K);
+      if (!stored || cfg.kind !== 'discrete-2d' || typeof cfg.dataset !== 'string') {
+        throw new UsageError(`${file} is not a run of flowgpu train discrete (its config has no discrete objective): use flowgpu sample/eval for continuous flows`);
+      }
+      dataset = cfg.dataset;
+      space = stored;
     }
-    const out = outFlag ?? dirname(file);
-    const m = await evaluate(loaded.net, space, cfg.dataset, s, seed, out, 'eval-');
-    process.stdout.write(report(m));
-    writeFileSync(join(out, 'eval.json'), JSON.stringify({ checkpoint: file, ...m }, null, 2) + '\n');
-    process.stdout.write(`wrote ${out}/eval-samples.npy, eval-samples.png, eval.json\n`);
-    return m;
+    const out = outFlag ?? (file ? dirname(file) : '.');
+    const exactModel = exact ? discrete.exactPosteriorModel(dataPmf(dataset), 2, space) : null;
+    try {
+      const m = await evaluate(exactModel ?? loaded!.net, space, dataset, s, seed, out, exact ? 'exact-' : 'eval-');
+      process.stdout.write((exact ? `exact posterior of ${dataset}, ${space.source} source: ` : '') + report(m));
+      const name = exact ? 'exact.json' : 'eval.json';
+      writeFileSync(join(out, name), JSON.stringify({ checkpoint: file, exact: exact !== null, dataset, source: space.source, ...m }, null, 2) + '\n');
+      process.stdout.write(`wrote ${join(out, name)} and the samples and picture beside it\n`);
+      return m;
+    } finally {
+      exactModel?.dispose();
+    }
   } finally {
-    loaded.net.module.dispose();
+    loaded?.net.module.dispose();
   }
 }

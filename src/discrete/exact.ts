@@ -6,6 +6,9 @@
  *   w(s | x_t) = q(s)·Π_j [κ·δ(x_t^j = s_j) + (1 − κ)·p0(x_t^j)],   p(x_1^i = k | x_t) ∝ Σ_{s: s_i = k} w(s | x_t)
  *
  * (p0 = δ(mask) or 1/K). Returned as logits = log Σ w (log p up to a constant per token; −∞ where p = 0).
+ * Two tokens (the 2-D data sets, K² cells) take the pmf as a K×K matrix Q instead of S = K² sequences:
+ * p(x_1^1 = a | x_t) ∝ L_1(a)·Σ_b Q[a, b]·L_2(b) and p(x_1^2 = b | x_t) ∝ L_2(b)·Σ_a L_1(a)·Q[a, b], with
+ * L_j(s) = κ·δ(x_t^j = s) + (1 − κ)·p0(x_t^j): two [N, K]·[K, K] products per call.
  */
 import { add, concat, log, matmul, mul, pow, reshape, slice, affine } from '../autograd/ops.js';
 import { FlowGpuError } from '../gpu/errors.js';
@@ -20,6 +23,7 @@ export function exactPosteriorModel(pmf: ArrayLike<number>, length: number, s: T
   const v = vocabulary(s);
   const states = k ** length;
   if (pmf.length !== states) throw new FlowGpuError(`exact posterior: the pmf has ${pmf.length} entries, K^d = ${states}`);
+  if (length === 2) return pairPosterior(pmf, s);
   // per token j: A_j [V, S] = δ(v = s_j); P0 [V, S] = p0(v); E_j [S, K] = δ(s_j = k)
   const a: Tensor[] = [];
   const e: Tensor[] = [];
@@ -59,6 +63,33 @@ export function exactPosteriorModel(pmf: ArrayLike<number>, length: number, s: T
     },
     dispose() {
       for (const x of [...a, ...e, p0t, q]) x.dispose();
+    },
+  };
+}
+
+/** The two-token form (see the file comment). */
+function pairPosterior(pmf: ArrayLike<number>, s: TokenSpace): DiscreteModel & { dispose(): void } {
+  const k = s.categories;
+  const v = vocabulary(s);
+  const q = keep(tensor(Float32Array.from(pmf), [k, k]));
+  const qt = keep(tensor(Float32Array.from({ length: k * k }, (_, i) => pmf[(i % k) * k + Math.floor(i / k)]), [k, k]));
+  // P0 [V, K]: row x = p0(x) in every column, so onehot(x_t) @ P0 broadcasts p0(x_t^j) over s
+  const p0 = keep(tensor(Float32Array.from({ length: v * k }, (_, i) => (s.source === 'mask' ? (Math.floor(i / k) === k ? 1 : 0) : 1 / k)), [v, k]));
+  return {
+    forward(xt: Tensor, t: Tensor): Tensor {
+      const n = xt.shape[0];
+      const kap = reshape(pow(t, s.scheduler.n), [n, 1]);
+      const hot = reshape(oneHot(xt.view([n * 2]), v), [n, 2, v]);
+      const like = [0, 1].map((j) => {
+        const hj = reshape(slice(hot, [0, j, 0], [n, j + 1, v]), [n, v]);
+        return add(mul(slice(hj, [0, 0], [n, k]), kap), mul(matmul(hj, p0), affine(kap, -1, 1)));
+      });
+      const first = mul(like[0], matmul(like[1], qt));
+      const second = mul(like[1], matmul(like[0], q));
+      return concat([reshape(log(first), [n, 1, k]), reshape(log(second), [n, 1, k])], 1);
+    },
+    dispose() {
+      for (const x of [q, qt, p0]) x.dispose();
     },
   };
 }
