@@ -138,6 +138,26 @@ describe('data-to-data path pieces', () => {
     L.dispose();
   });
 
+  it('image sets: paired batches hold the same rows of both sets, a source set its own shuffle; shapes and counts are checked', async () => {
+    const n = 12;
+    const px = (k: number) => Uint8Array.from({ length: n * 2 * 3 * 3 }, (_, i) => (i * 7 + k) % 256);
+    const set = (k: number, count = n, shape = [2, 3, 3]) => new data.ImageDataset(data.imageSet(px(k).subarray(0, count * shape.reduce((a, b) => a * b)), [count, ...shape]), `set ${k}`);
+    const target = set(0);
+    const pairs = set(100);
+    const b = target.batches(4, 1, { pairs }).batch(5);
+    const [x1, x0] = [await b.x1.f32(), await b.x0!.f32()];
+    // row i of x0 is the same image index as row i of x1: the pixel offset between the sets is 100 in bytes
+    for (let i = 0; i < x1.length; i++) {
+      const byte = Math.round(((x1[i] + 1) * 255) / 2);
+      expect(Math.round(((x0[i] + 1) * 255) / 2)).toBe((byte + 100) % 256);
+    }
+    const src = target.batches(4, 1, { source: set(50) }).batch(5);
+    expect(src.source!.shape).toEqual([4, 2, 3, 3]);
+    expect(() => target.batches(4, 1, { pairs: set(1, 11) })).toThrow(/has 11 images and set 0 12: pairs need the same count/);
+    expect(() => target.batches(4, 1, { source: set(1, 12, [1, 3, 3]) })).toThrow(/holds 1×3×3 images and set 0 2×3×3/);
+    for (const t of [b.x1, b.x0!, src.x1, src.source!]) t.dispose();
+  });
+
   it('bad pairings get clear errors', () => {
     const x = data.gaussianPoints(100, [0, 0], [[1, 0], [0, 1]], 1);
     expect(() => new data.PointDataset(x, 2, 'x.npy', { x0: x.subarray(0, 180) })).toThrow(/90 source rows for 100 data rows/);

@@ -221,6 +221,10 @@ const WG = 256;
 export interface ImageBatch {
   x1: Tensor;
   labels?: Tensor;
+  /** Paired source images (`pairs`): row i flows to row i of x1. */
+  x0?: Tensor;
+  /** A batch of a source image set (`source`), re-paired by the Trainer's coupling. */
+  source?: Tensor;
 }
 
 /** An image set resident on the GPU, in model space; batches are gathered there (see the file comment). */
@@ -313,19 +317,43 @@ export class ImageDataset {
 
   /**
    * A training data source (the trainer's DataSource): batch s holds the images of EpochSampler
-   * batch s (seeded shuffles per epoch, last partial batch dropped) with their labels. Disposing
-   * the source disposes the dataset.
+   * batch s (seeded shuffles per epoch, last partial batch dropped) with their labels. With
+   * `pairs` (a set of the same count and shape) each batch also holds the same rows of it as x0
+   * (a paired flow); with `source` (a set of the same shape) a batch of it drawn by its own
+   * shuffle (a data-to-data flow). Disposing the source disposes the datasets.
    */
-  batches(batch: number, seed = 0): { batch(step: number): ImageBatch; dispose(): void } {
+  batches(batch: number, seed = 0, o: { pairs?: ImageDataset; source?: ImageDataset } = {}): { batch(step: number): ImageBatch; dispose(): void } {
     if (!(Number.isInteger(batch) && batch >= 1)) throw new FlowGpuError(`the batch size must be a positive integer, got ${batch}`);
     if (batch > this.count) throw new FlowGpuError(`${this.what}: the batch (${batch}) is larger than the ${this.count} training images: use a batch ≤ ${this.count}, or more images`);
+    const other = o.pairs ?? o.source;
+    if (o.pairs && o.source) throw new FlowGpuError(`${this.what}: give paired images or a source set, not both`);
+    if (other && other.sampleShape.join() !== this.sampleShape.join()) {
+      throw new FlowGpuError(`${other.what} holds ${other.sampleShape.join('×')} images and ${this.what} ${this.sampleShape.join('×')}: a flow maps between images of one shape (resize one set)`);
+    }
+    if (o.pairs && o.pairs.count !== this.count) {
+      throw new FlowGpuError(`${o.pairs.what} has ${o.pairs.count} images and ${this.what} ${this.count}: pairs need the same count (image i of one goes with image i of the other)`);
+    }
+    if (o.source && batch > o.source.count) throw new FlowGpuError(`${o.source.what}: the batch (${batch}) is larger than its ${o.source.count} images: use a batch ≤ ${o.source.count}`);
     const sampler = new EpochSampler(this.count, batch, seed);
+    const srcSampler = o.source ? new EpochSampler(o.source.count, batch, (seed ^ 0x3c6ef372) >>> 0) : null;
     return {
       batch: (step) => {
-        const { x, labels } = this.batch(sampler.batchAt(step));
-        return labels ? { x1: x, labels } : { x1: x };
+        const rows = sampler.batchAt(step);
+        const { x, labels } = this.batch(rows);
+        const b: ImageBatch = labels ? { x1: x, labels } : { x1: x };
+        const images = (set: ImageDataset, idx: Int32Array) => {
+          const r = set.batch(idx);
+          r.labels?.dispose(); // the data's labels condition the flow, not the source's
+          return r.x;
+        };
+        if (o.pairs) b.x0 = images(o.pairs, rows);
+        if (o.source && srcSampler) b.source = images(o.source, srcSampler.batchAt(step));
+        return b;
       },
-      dispose: () => this.dispose(),
+      dispose: () => {
+        this.dispose();
+        other?.dispose();
+      },
     };
   }
 
