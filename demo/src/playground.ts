@@ -122,7 +122,7 @@ function onMessage(m: FromWorker): void {
       $('step').textContent = String(m.step);
       $('steps-total').textContent = String(m.steps);
       $('loss').textContent = Number.isFinite(state.loss) ? state.loss.toFixed(4) : '–';
-      $('sps').textContent = state.running && state.stepsPerSecond > 0 ? state.stepsPerSecond.toFixed(0) : '–';
+      $('sps').textContent = state.stepsPerSecond > 0 ? state.stepsPerSecond.toFixed(0) : '–';
       $('start').textContent = m.running ? 'Pause' : m.step >= m.steps ? 'Done' : m.step > 0 ? 'Resume' : 'Start';
       ($('start') as HTMLButtonElement).disabled = !m.running && m.step >= m.steps;
       drawLoss();
@@ -203,7 +203,7 @@ function drawViews(): void {
   const vs = view2d($<HTMLCanvasElement>('cv-samples'));
   axes(vs);
   if (m) {
-    points(vs, m.data, '#b0b4ba', 2);
+    points(vs, m.data, '#a3a9b1', 2);
     points(vs, m.samples, '#1f6feb', 2.5);
   }
   if (val('target') === 'drawn') points(vs, drawn, '#d1242f', 4);

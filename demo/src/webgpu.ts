@@ -28,6 +28,8 @@ browser offers.`;
 export function showNoWebGpu(reason: string, pictures: { src: string; caption: string }[]): void {
   const app = document.getElementById('app');
   if (app) app.hidden = true;
+  const adapter = document.getElementById('adapter');
+  if (adapter) adapter.textContent = 'no WebGPU in this browser';
   const box = document.getElementById('nogpu')!;
   box.hidden = false;
   box.innerHTML = `<h2>WebGPU is not available here</h2><p class="reason">${escapeHtml(reason)}</p><p>${HOW}</p>

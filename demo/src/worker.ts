@@ -82,7 +82,9 @@ function makeTrainer(cfg: RunConfig, net?: nn.VelocityNet): train.Trainer {
     checkpointEvery: CHECKPOINT_EVERY,
     // `flowgpu sample` reads dataset, path and sigmaMin from here (the exported model.safetensors)
     config: {
-      kind: 'toy', source: 'playground', dataset: cfg.target === 'drawn' ? 'drawn' : cfg.target, from: cfg.source, path: cfg.path,
+      kind: 'toy', madeBy: 'flowgpu playground', dataset: cfg.target === 'drawn' ? 'drawn points' : cfg.target, path: cfg.path,
+      // a data-to-data flow: where `flowgpu sample` draws its start points (the toy set, unstandardised)
+      ...(gaussian ? {} : { source: { kind: 'data', file: cfg.source, standardization: { mean: [0, 0], scale: [1, 1] } } }),
       sigmaMin: cfg.sigmaMin, timeSampler: cfg.timeSampler, coupling: cfg.coupling, batch: cfg.batch, steps: cfg.steps, lr: cfg.lr,
       seed: cfg.seed, net: model.spec,
     },

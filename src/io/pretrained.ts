@@ -42,7 +42,7 @@ export const PRETRAINED: Readonly<Record<PretrainedName, PretrainedInfo>> = {
     solver: 'midpoint',
     nfe: 40,
     guidance: 1,
-    quality: 'see README (pretrained models)',
+    quality: 'sliced W2 0.124 against fresh data (floor 0.115), MMD² 4.6e-5, at 2000 points',
   },
   'mnist16-cond': {
     file: 'mnist16-cond.safetensors',
@@ -50,7 +50,7 @@ export const PRETRAINED: Readonly<Record<PretrainedName, PretrainedInfo>> = {
     solver: 'midpoint',
     nfe: 40,
     guidance: 2,
-    quality: 'see README (pretrained models)',
+    quality: 'FD 10.6 (real images 3.6), 97.6% read as the requested digit (real 95.2%), 1000 samples',
   },
   'mnist16-1step': {
     file: 'mnist16-1step.safetensors',
