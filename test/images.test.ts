@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode as fastPngEncode } from 'fast-png';
 import { describe, expect, it } from 'vitest';
-import { data, encodeNpy, FlowGpuError, nn, tensor, train } from '../src/internal.js';
+import { data, encodeNpy, FlowGpuError, io, nn, tensor, train } from '../src/internal.js';
 import { encodePng, type RasterImage } from '../src/io/png.js';
 import { decodePng } from '../src/io/png-decode.js';
 import { readImages } from '../src/io/node-images.js';
@@ -173,6 +173,22 @@ describe('reading images', () => {
     fb.x.dispose();
     fb.labels!.dispose();
     fd.dispose();
+  });
+});
+
+describe('sample grids', () => {
+  it('RGB: every cell shows its planar image as RGB pixels; one row per class present', () => {
+    const img = Float32Array.from({ length: 2 * 3 * 2 * 2 }, (_, i) => i / 23);
+    const g = io.imageGrid(img, 2, 2, 2, { channels: 3, gap: 1, cols: 2 });
+    expect([g.width, g.height, g.channels]).toEqual([7, 4, 3]);
+    // image 1, pixel (x 0, y 1) lands at (1 + 2 + 1, 1 + 1) = (4, 2)
+    for (let c = 0; c < 3; c++) expect(g.pixels[(2 * 7 + 4) * 3 + c]).toBe(Math.round(img[((3 + c) * 2 + 1) * 2] * 255));
+    expect(g.pixels[0]).toBe(128); // the gap
+    // labels of classes 3 and 7: two rows of ten cells (scale 3 for sides ≤ 16, gap 2)
+    const px = new Float32Array(4 * 3 * 4 * 4).fill(0.5);
+    const grid = io.sampleGrid(px, [7, 3, 7, 3], [3, 4, 4]);
+    expect([grid.channels, grid.width, grid.height]).toEqual([3, 10 * 12 + 11 * 2, 2 * 12 + 3 * 2]);
+    expect(io.sampleGrid(px, null, [3, 4, 4]).height).toBe(12 + 2 * 2); // four images: one row
   });
 });
 

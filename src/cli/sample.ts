@@ -71,7 +71,7 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
       }
       if (k !== undefined && flag('per-class')) throw new UsageError('give --class k or --per-class, not both');
       const mode: flow.LabelMode = k !== undefined ? { class: k } : flag('per-class') ? 'per-class' : 'random';
-      if (mode === 'per-class' && n % classes !== 0) throw new UsageError(`--per-class needs --n to be a multiple of the ${classes} classes, got ${n}`);
+      if (mode === 'per-class' && n % classes !== 0) throw new UsageError(`--per-class needs --n to be a multiple of ${classes} (the model's classes), got ${n}`);
       const labels = net.numClasses ? flow.classLabels(n, mode, { classes: net.numClasses, seed }) : null;
       const res = await flow.generate(net, { n, solver, nfe, seed, labels, guidance });
       const pixels = data.modelToPixels(res.x);
