@@ -19,6 +19,11 @@ export const IMAGES_HELP = `flowgpu train images --data DIR|FILE [options]
                          [N, H, W]) of uint8 0…255 or float32 in [0, 1] (labels: X.labels.npy beside
                          it), or an IDX file (MNIST's format)
   --labels FILE          class labels (.npy or IDX, one integer per image): a class-conditional run
+  --source DIR|FILE      flow from this image set (same C×H×W) instead of N(0, I): a data-to-data flow
+  --pairs X0 X1          train on given pairs: image i of X0 flows to image i of X1 (X1 replaces
+                         --data); \`flowgpu sample RUN --from NEW_X0\` then maps new images
+  --sigma-min X          with --source or --pairs: the width σ of the path around each straight line,
+                         x_t ~ N(t·x1 + (1 − t)·x0, σ²) in model units [−1, 1] (default 0.01)
   --holdout F            fraction of the images held out for the metrics (default 0.1)
   --model unet|mlp       velocity network (default unet: square images; mlp: any shape, flattened)
   --hidden N             UNet base channels, a multiple of 8 (default 32) | MLP width (default 1024)
@@ -48,7 +53,8 @@ Sample again with \`flowgpu sample DIR\`.
 
 const OPTIONS = {
   ...LOOP_OPTIONS, data: { type: 'string' }, labels: { type: 'string' }, holdout: { type: 'string' }, model: { type: 'string' },
-  'label-dropout': { type: 'string' }, guidance: { type: 'string' },
+  'label-dropout': { type: 'string' }, guidance: { type: 'string' }, source: { type: 'string' }, 'pairs-x0': { type: 'string' },
+  'sigma-min': { type: 'string' },
 } as const;
 
 /** Everything that defines an images run; stored in the checkpoints (nn.netSpecOf reads `net`). */
@@ -62,6 +68,10 @@ export interface ImagesConfig extends LoopSettings {
   classes: number;
   classNames: string[] | null;
   labelDropout: number;
+  /** Where x0 comes from: N(0, I) (null), another image set, or the images paired with the data. */
+  source: { kind: 'set' | 'pairs'; file: string } | null;
+  /** Path noise σ of a data source or pairs (model units; 0 for the noise source). */
+  pathNoise: number;
   net: nn.NetSpec;
 }
 
@@ -82,8 +92,8 @@ export function imageNetSpec(v: Record<string, string | undefined>, shape: numbe
   return { arch: 'unet', model: imageUNet(c, h, classes, hidden, layers) };
 }
 
-export function imagesConfig(argv: string[]): { cfg: ImagesConfig; run: RunFlags; guidance: number; images: data.ImageSet; heldOut: data.ImageSet | null } {
-  const { v, flag } = parse(argv, OPTIONS, IMAGES_HELP);
+export function imagesConfig(argv: string[]): { cfg: ImagesConfig; run: RunFlags; guidance: number; images: data.ImageSet; heldOut: data.ImageSet | null; source: ImageSource | null } {
+  const { v, flag } = parse(pairsArgs(argv), OPTIONS, IMAGES_HELP);
   if (!v.data) throw new UsageError(`flowgpu train images needs --data DIR|FILE (a folder of PNGs, an .npy or an IDX file)\n\n${IMAGES_HELP}`);
   const all = node.readImages(v.data, { labels: v.labels });
   const arch = oneOf(v.model ?? 'unet', 'model', ['unet', 'mlp'] as const);
@@ -103,14 +113,53 @@ export function imagesConfig(argv: string[]): { cfg: ImagesConfig; run: RunFlags
   if (loop.batch > images.count) {
     throw new UsageError(`--batch ${loop.batch} is larger than the ${images.count} training images${split.holdout.length ? ` (${split.holdout.length} of ${all.count} are held out)` : ''}: use --batch ≤ ${images.count}, or more images`);
   }
+  const srcFile = v.source ?? v['pairs-x0'];
+  let source: ImageSource | null = null;
+  if (srcFile) {
+    if (v.source && v['pairs-x0']) throw new UsageError('give --source (an image set to flow from) or --pairs (given pairs), not both');
+    const kind = v.source ? 'set' : 'pairs';
+    const s = node.readImages(srcFile);
+    const what = kind === 'set' ? `--source ${srcFile}` : `--pairs ${srcFile}`;
+    if (s.channels !== all.channels || s.height !== all.height || s.width !== all.width) {
+      throw new UsageError(`${what} holds ${s.channels}×${s.height}×${s.width} images and ${v.data} ${shape.join('×')}: a flow maps between images of one shape (resize one set)`);
+    }
+    if (kind === 'pairs' && s.count !== all.count) {
+      throw new UsageError(`--pairs: ${srcFile} has ${s.count} images and ${v.data} ${all.count}: image i of one pairs with image i of the other, so they need the same count`);
+    }
+    // pairs follow the data's split; a source set is split on its own
+    const ss = kind === 'pairs' ? split : data.holdoutSplit(s.count, holdout, loop.seed + 1);
+    const train = data.pickImages(s, ss.train);
+    if (kind === 'set' && loop.batch > train.count) throw new UsageError(`--batch ${loop.batch} is larger than the ${train.count} training images of --source ${srcFile}: use --batch ≤ ${train.count}`);
+    source = { kind, file: srcFile, train, heldOut: ss.holdout.length ? data.pickImages(s, ss.holdout) : null };
+  } else if (v['sigma-min'] !== undefined) throw new UsageError('--sigma-min is the path width of --source and --pairs runs');
   const cfg: ImagesConfig = {
     kind: 'images', data: v.data, labels: all.labelsFile, holdout, shape, classes: all.classes, classNames: all.classNames,
     labelDropout: cond ? num(v['label-dropout'] ?? 0.1, 'label-dropout', { min: 0, max: 1 }) : 0,
+    source: source ? { kind: source.kind, file: source.file } : null,
+    pathNoise: source ? num(v['sigma-min'] ?? 0.01, 'sigma-min', { min: 0, max: 10 }) : 0,
     ...loop, net,
   };
   const guidance = num(v.guidance ?? 1, 'guidance');
   if (!cond && (guidance !== 1 || v['label-dropout'] !== undefined)) throw new UsageError('--guidance and --label-dropout are for labelled images (class sub-folders, labels.npy or --labels)');
-  return { cfg, run, guidance, images, heldOut: split.holdout.length >= 2 ? data.pickImages(all, split.holdout) : null };
+  return { cfg, run, guidance, images, heldOut: split.holdout.length >= 2 ? data.pickImages(all, split.holdout) : null, source };
+}
+
+/** The source side of an image run: another set, or the images paired with the data, split like the data. */
+export interface ImageSource {
+  kind: 'set' | 'pairs';
+  file: string;
+  train: data.ImageSet;
+  heldOut: data.ImageSet | null;
+}
+
+/** `--pairs X0 X1` takes two values: rewritten to `--pairs-x0 X0 --data X1` before parsing. */
+export function pairsArgs(argv: string[]): string[] {
+  const i = argv.indexOf('--pairs');
+  if (i < 0) return argv;
+  const [a, b] = [argv[i + 1], argv[i + 2]];
+  if (!a || !b || a.startsWith('--') || b.startsWith('--')) throw new UsageError('--pairs takes two files or folders: --pairs X0 X1 (item i of X0 flows to item i of X1)');
+  if (argv.includes('--data')) throw new UsageError('--pairs X0 X1 gives the data (X1): leave out --data');
+  return [...argv.slice(0, i), '--pairs-x0', a, '--data', b, ...argv.slice(i + 3)];
 }
 
 /** What `trainImages` needs besides the images: the stored config, the network and the wording of its output. */
@@ -122,6 +171,9 @@ export interface ImageRun {
   /** Training images (labelled: a class-conditional run) and, for the metrics, held-out ones. */
   images: data.ImageSet;
   heldOut: data.ImageSet | null;
+  /** A data source (another set, or pairs) and the path noise σ of its paths. */
+  source?: ImageSource | null;
+  pathNoise?: number;
   /** The progress header's start ("flowgpu train images: DIR, 3×16×16") and the loss plot's title. */
   head: string;
   lossTitle: string;
@@ -135,35 +187,46 @@ export interface ImageRun {
 export async function trainImages(r: ImageRun): Promise<{ history: train.History; pixels: Float32Array | null; labels: Int32Array | null; quality: metrics.QualityReport | null }> {
   const { cfg, run, images } = r;
   const dataset = new data.ImageDataset(images, 'training images');
+  const src = r.source ?? null;
+  const other = src ? new data.ImageDataset(src.train, src.file) : undefined;
   const net = nn.buildNet(r.spec, cfg.seed);
   const trainer = new train.Trainer({
-    ...trainerOptions(cfg, run), net, data: dataset.batches(cfg.batch, cfg.seed), labelDropout: cfg.labelDropout, config: { ...cfg },
+    ...trainerOptions(cfg, run), net, data: dataset.batches(cfg.batch, cfg.seed, src?.kind === 'pairs' ? { pairs: other } : { source: other }),
+    labelDropout: cfg.labelDropout, pathNoise: r.pathNoise, config: { ...cfg },
   });
   return inRunDir(run, trainer, async () => {
     const cond = net.numClasses > 0;
-    const head = `${r.head}, ${images.count} images${cond ? ` in ${net.numClasses} classes (class-conditional)` : ''}${r.heldOut ? ` + ${r.heldOut.count} held out` : ''}, ` +
+    const from = src ? `, ${src.kind === 'pairs' ? 'paired with' : 'from'} ${src.file}` : '';
+    const head = `${r.head}, ${images.count} images${cond ? ` in ${net.numClasses} classes (class-conditional)` : ''}${r.heldOut ? ` + ${r.heldOut.count} held out` : ''}${from}, ` +
       `${r.spec.arch}, ${net.module.parameterCount()} parameters, batch ${cfg.batch}, ${cfg.steps} steps on ${await adapterName()}`;
     const result = await runTraining(trainer, run, head);
     if (result.cancelled) return { history: result.history, pixels: null, labels: null, quality: null };
     const labels = cond ? flow.classLabels(run.samples, 'per-class', { classes: net.numClasses }) : null;
     const t0 = Date.now();
-    const res = await trainer.withSamplingWeights(() => flow.generate(net, { n: run.samples, solver: run.solver, nfe: run.nfe, seed: cfg.seed, labels, guidance: r.guidance }));
+    // a data source: start from held-out source images (cycled), else the training ones
+    const starts = src ? src.heldOut ?? src.train : null;
+    const inputs = starts ? cycleImages(data.imagesToModel(starts), net.sampleShape, run.samples) : null;
+    const res = await trainer.withSamplingWeights(() => flow.generate(net, { n: run.samples, solver: run.solver, nfe: run.nfe, seed: cfg.seed, labels, guidance: r.guidance, ...(inputs ? { source: inputs } : {}) }));
     const seconds = (Date.now() - t0) / 1000;
     const pixels = data.modelToPixels(res.x);
     const shape = net.sampleShape;
     const files = writeImageSamples(join(run.out, 'samples.npy'), pixels, shape, labels);
-    node.writePng(join(run.out, 'grid.png'), imageSampleGrid(pixels, labels, shape));
     const dim = shape.reduce((a, b) => a * b, 1);
+    node.writePng(join(run.out, 'grid.png'), inputs ? pairGrid(data.modelToPixels(inputs), pixels, shape) : imageSampleGrid(pixels, labels, shape));
     const quality = r.heldOut
       ? metrics.sampleQuality(pixels, data.imagePixels(r.heldOut), data.imagePixels(images), dim, { n: Math.min(500, run.samples, r.heldOut.count, images.count) })
       : null;
+    // pairs: each sample is the image of a held-out x0 whose partner is known
+    const partners = src?.kind === 'pairs' && src.heldOut && r.heldOut ? cycleImages(data.imagePixels(r.heldOut), shape, run.samples) : null;
+    const pairRms = partners ? Math.sqrt(pixels.reduce((a, v, i) => a + (v - partners[i]) ** 2, 0) / pixels.length) : null;
     await finishRun(trainer, result, run, {
       lossTitle: r.lossTitle,
       head: r.metricsHead,
-      tail: { sampler: { solver: run.solver, nfe: res.nfe, n: run.samples, guidance: r.guidance, seconds }, ...(quality ?? {}) },
+      tail: { sampler: { solver: run.solver, nfe: res.nfe, n: run.samples, guidance: r.guidance, seconds }, ...(quality ?? {}), ...(pairRms !== null ? { pairRmsPixels: pairRms } : {}) },
     });
     const names = ['model.safetensors', 'checkpoint.safetensors', ...files.map((f) => f.slice(run.out.length + 1)), 'grid.png', 'loss.png', 'metrics.json'];
-    const report = quality ? `${metrics.formatQuality(quality).replace(/points/, 'images, pixel space [0, 1]')}\n` : '';
+    const report = (quality ? `${metrics.formatQuality(quality).replace(/points/, 'images, pixel space [0, 1]')}\n` : '') +
+      (pairRms !== null ? `RMS pixel error of the mapped held-out inputs against their partners: ${pairRms.toFixed(4)} (pixels in [0, 1])\n` : '');
     process.stdout.write(`${report}wrote ${run.out}/{${names.join(', ')}}\n${r.after ?? ''}`);
     return { history: result.history, pixels, labels, quality };
   });
@@ -174,7 +237,7 @@ export function runImages(o: ReturnType<typeof imagesConfig>) {
   const { cfg } = o;
   const [c, h, w] = cfg.shape;
   return trainImages({
-    ...o, spec: cfg.net,
+    ...o, spec: cfg.net, pathNoise: cfg.pathNoise,
     head: `flowgpu train images: ${cfg.data}, ${c}×${h}×${w}`,
     lossTitle: `CFM loss (${cfg.data}, ${c}×${h}×${w})`,
     metricsHead: { data: cfg.data, shape: cfg.shape, classes: cfg.classes, model: cfg.net.arch },
@@ -190,6 +253,28 @@ export function writeImageSamples(path: string, pixels: Float32Array, shape: num
   if (!labels) return [path];
   node.writeNpy(node.labelsPath(path), labels, [n]);
   return [path, node.labelsPath(path)];
+}
+
+/** n images [n, ...shape] from a set, cycling through it when it has fewer. */
+export function cycleImages(x: Float32Array, shape: readonly number[], n: number): Float32Array {
+  const d = shape.reduce((a, b) => a * b, 1);
+  return Float32Array.from({ length: n * d }, (_, i) => x[i % x.length]);
+}
+
+/** Inputs above their images: rows of ten, an input row then its output row (pixels in [0, 1]). */
+export function pairGrid(inputs: Float32Array, outputs: Float32Array, shape: readonly number[]) {
+  const d = shape.reduce((a, b) => a * b, 1);
+  const n = Math.min(inputs.length, outputs.length) / d;
+  const rows = Math.min(5, Math.ceil(n / 10));
+  const both = new Float32Array(rows * 20 * d);
+  for (let r = 0; r < rows; r++) {
+    for (let k = 0; k < 10 && r * 10 + k < n; k++) {
+      const i = r * 10 + k;
+      both.set(inputs.subarray(i * d, (i + 1) * d), (r * 20 + k) * d);
+      both.set(outputs.subarray(i * d, (i + 1) * d), (r * 20 + 10 + k) * d);
+    }
+  }
+  return imageSampleGrid(both, null, shape);
 }
 
 /** The sample grid of images [N, C, H, W]: gray or RGB; other channel counts show their first channel. */

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { data, flow, io, metrics, node, tensor } from '../node.js';
 import { num, oneOf, optNum, parse, SOLVERS, UsageError } from './args.js';
-import { imageSampleGrid, writeImageSamples } from './images.js';
+import { imageSampleGrid, pairGrid, writeImageSamples } from './images.js';
 import { withGpu } from './run.js';
 
 export const SAMPLE_HELP = `flowgpu sample CKPT [options]     (CKPT: a run directory, its model.safetensors or checkpoint.safetensors)
@@ -17,11 +17,13 @@ export const SAMPLE_HELP = `flowgpu sample CKPT [options]     (CKPT: a run direc
   --weights ema|raw      a checkpoint's EMA average (default, when it has one) or its raw parameters
   --out FILE.npy         where to write the samples (default samples.npy); MNIST: images
                          [N, 1, H, W] in [0, 1], and class labels (int32 [N]) in FILE.labels.npy
-  --png FILE.png         also draw them (MNIST: a 10×10 grid, one row per class when conditional)
+  --png FILE.png         also draw them (MNIST: a 10×10 grid, one row per class when conditional;
+                         a map from data: inputs beside or above where they land)
+  --from FILE|DIR        a run trained with --source or --pairs maps these instead of N(0, I): rows
+                         (.npy/.csv [N, D], data units) for point models, images (a PNG folder, .npy
+                         or IDX) for image models; N = their count. Without it such a run starts
+                         from its own source set, when it is a toy or its file is still there
  point models (flowgpu train points):
-  --from FILE            start from these rows (.npy/.csv [N, D], data units) instead of N(0, I): a run
-                         trained with --source or --pairs maps them (default for such a run: rows of
-                         its source set, when it is a toy or its file is still there); N = the rows
   --cond FILE            a conditioned run's condition per sample (.npy/.csv [N, C])
   --cond-value V[,V…]    one condition for every sample (C numbers)
   --guidance W           classifier-free guidance scale on the condition (default 1)
@@ -58,7 +60,7 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
   const { net, config: cfg } = m;
   try {
     const image = net.sampleShape.length === 3;
-    if (image && (v.from || v.cond || v['cond-value'])) throw new UsageError('--from, --cond and --cond-value are for point models (flowgpu train points)');
+    if (image && (v.cond || v['cond-value'])) throw new UsageError('--cond and --cond-value are for point models (flowgpu train points --cond-data)');
     const n = num(v.n ?? (image ? 1000 : 10000), 'n', { int: true, min: 1 });
     if (image) {
       if (flag('sde') || v.rtol || v.atol) throw new UsageError('--sde, --rtol and --atol are for 2-D toy checkpoints');
@@ -72,13 +74,19 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
       if (k !== undefined && flag('per-class')) throw new UsageError('give --class k or --per-class, not both');
       const mode: flow.LabelMode = k !== undefined ? { class: k } : flag('per-class') ? 'per-class' : 'random';
       if (mode === 'per-class' && n % classes !== 0) throw new UsageError(`--per-class needs --n to be a multiple of ${classes} (the model's classes), got ${n}`);
-      const labels = net.numClasses ? flow.classLabels(n, mode, { classes: net.numClasses, seed }) : null;
-      const res = await flow.generate(net, { n, solver, nfe, seed, labels, guidance });
+      const starts = imageStart(cfg, v.from, net.sampleShape, n, m.path);
+      const count = starts ? starts.length / (c * h * size) : n;
+      if (starts && v.n !== undefined && count !== n) throw new UsageError(`--n ${n} and --from ${v.from} (${count} images) disagree: leave out --n`);
+      const labels = net.numClasses ? flow.classLabels(count, mode, { classes: net.numClasses, seed }) : null;
+      const res = await flow.generate(net, { n: count, solver, nfe, seed, labels, guidance, ...(starts ? { source: starts } : {}) });
       const pixels = data.modelToPixels(res.x);
       const written = writeImageSamples(out, pixels, net.sampleShape, labels);
-      if (v.png) written.push(v.png), node.writePng(v.png, imageSampleGrid(pixels, labels, net.sampleShape));
+      if (v.png) {
+        written.push(v.png);
+        node.writePng(v.png, starts ? pairGrid(data.modelToPixels(starts), pixels, net.sampleShape) : imageSampleGrid(pixels, labels, net.sampleShape));
+      }
       const how = labels ? `, ${k !== undefined ? `class ${k}` : mode === 'per-class' ? `${n / classes} per class` : 'random classes'}, guidance ${guidance}` : '';
-      process.stdout.write(`wrote ${n} ${c > 1 ? `${c}×` : ''}${h}×${size} samples (${solver}, ${res.nfe} velocity evaluations${how}) to ${written.join(', ')}\n`);
+      process.stdout.write(`wrote ${count} ${c > 1 ? `${c}×` : ''}${h}×${size} samples (${solver}, ${res.nfe} velocity evaluations${how}${starts ? ', mapped from the given images' : ''}) to ${written.join(', ')}\n`);
       return;
     }
     if (v.class !== undefined || flag('per-class')) throw new UsageError('--class and --per-class are for conditional MNIST checkpoints');
@@ -123,6 +131,24 @@ export async function sampleCkpt(argv: string[]): Promise<void> {
   } finally {
     net.module.dispose();
   }
+}
+
+/**
+ * Where an image model's samples start: all images of --from, or (a run trained from data) n of
+ * its source set's if it is still there; null: N(0, I). In model space, [N·C·H·W].
+ */
+function imageStart(cfg: Record<string, unknown>, from: string | undefined, shape: number[], n: number, where: string): Float32Array | null {
+  const src = cfg.source as { kind: string; file: string } | null | undefined;
+  if (from && !src) throw new UsageError(`--from: ${where} was trained from N(0, I), not from images (train it with --source or --pairs to map images)`);
+  const file = from ?? src?.file;
+  if (!file) return null;
+  if (!from && !existsSync(file)) throw new UsageError(`${where} flows from ${file}, which is not there: give the start images with --from DIR|FILE`);
+  const s = node.readImages(file);
+  if ([s.channels, s.height, s.width].join() !== shape.join()) {
+    throw new UsageError(`--from ${file}: ${s.channels}×${s.height}×${s.width} images; this model maps ${shape.join('×')} images`);
+  }
+  const x = data.imagesToModel(s);
+  return from ? x : Float32Array.from({ length: n * x.length / s.count }, (_, i) => x[i % x.length]); // the run's own source: n of its images
 }
 
 /** A run's standardisation of a side set (source or condition), if it has one. */
