@@ -39,6 +39,19 @@ const lossSteps: number[] = [];
 const lossValues: number[] = [];
 let lastCheckpoint: { step: number; bytes: Uint8Array; run: RunConfig } | null = null;
 let lastViews: Extract<FromWorker, { type: 'views' }> | null = null;
+let lastProgressAt = 0;
+
+/** A run whose steps stop coming says why it may be stuck instead of looking frozen. */
+function watchdog(): void {
+  setInterval(() => {
+    if (!state.running || performance.now() - lastProgressAt < 30_000) return;
+    lastProgressAt = performance.now();
+    showError(
+      `no training step finished in 30 s. ${val('coupling') === 'sinkhorn' ? 'The Sinkhorn coupling iterates on the GPU every step and can take very long on a software adapter (seen on SwiftShader): try exact OT or independent. ' : ''}` +
+        'A smaller batch or width is faster; Pause stops after the current step.',
+    );
+  }, 5000);
+}
 
 function runConfig(): RunConfig {
   return {
@@ -110,6 +123,7 @@ function onMessage(m: FromWorker): void {
       state.lost = false;
       return;
     case 'progress':
+      lastProgressAt = performance.now();
       state.running = m.running;
       state.step = m.step;
       state.steps = m.steps;
@@ -165,6 +179,7 @@ function onMessage(m: FromWorker): void {
         if (id) ($(id) as HTMLInputElement).value = String(v);
       }
       ($('source') as HTMLSelectElement).value = 'gaussian';
+      gaussianOnly();
       $('reflow-status').textContent = `imported a model trained for ${m.step} steps: Start fine-tunes it`;
       return;
     case 'error':
@@ -203,8 +218,8 @@ function drawViews(): void {
   const vs = view2d($<HTMLCanvasElement>('cv-samples'));
   axes(vs);
   if (m) {
-    points(vs, m.data, '#a3a9b1', 2);
-    points(vs, m.samples, '#1f6feb', 2.5);
+    points(vs, m.data, '#9aa1a9', 2.5);
+    points(vs, m.samples, 'rgba(31, 111, 235, 0.8)', 2.5);
   }
   if (val('target') === 'drawn') points(vs, drawn, '#d1242f', 4);
   if (!m) return;
@@ -225,9 +240,21 @@ function drawLoss(): void {
   lossCurve(v, lossSteps, lossValues, '#d1242f');
 }
 
+/** The SDE sampler and reflow need the Gaussian source: off for data-to-data flows. */
+function gaussianOnly(): void {
+  const gaussian = val('source') === 'gaussian';
+  const sde = document.querySelector<HTMLOptionElement>('#solver option[value=sde]')!;
+  sde.disabled = !gaussian;
+  if (!gaussian && val('solver') === 'sde') ($('solver') as HTMLSelectElement).value = 'midpoint';
+  const r = $('reflow') as HTMLButtonElement;
+  r.disabled = !gaussian || !state.ready;
+  r.title = gaussian ? '' : 'reflow draws its pairs from N(0, I): pick the Gaussian source';
+}
+
 function wire(): void {
   for (const id of ['target', 'source', 'path', 'sigma-min', 'time-sampler', 'coupling', 'hidden', 'layers', 'batch', 'lr', 'steps']) {
     $(id).addEventListener('change', () => {
+      gaussianOnly();
       $('draw-hint').hidden = val('target') !== 'drawn';
       if (val('target') === 'drawn' && drawn.length === 0) {
         send({ type: 'pause' });
@@ -300,6 +327,7 @@ async function main(): Promise<void> {
     return;
   }
   wire();
+  watchdog();
   drawLoss();
   drawViews();
   startWorker();
