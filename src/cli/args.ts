@@ -125,3 +125,16 @@ export function loopSettings(
     },
   };
 }
+
+/**
+ * `--pairs X0 X1` takes two values, which node's parseArgs cannot: rewritten to
+ * `--pairs-x0 X0 --data X1` before parsing (X1, the data, replaces --data).
+ */
+export function pairsArgs(argv: string[]): string[] {
+  const i = argv.indexOf('--pairs');
+  if (i < 0) return argv;
+  const [a, b] = [argv[i + 1], argv[i + 2]];
+  if (!a || !b || a.startsWith('--') || b.startsWith('--')) throw new UsageError('--pairs takes two files (or folders): --pairs X0 X1 (item i of X0 flows to item i of X1)');
+  if (argv.includes('--data')) throw new UsageError('--pairs X0 X1 gives the data (X1): leave out --data');
+  return [...argv.slice(0, i), '--pairs-x0', a, '--data', b, ...argv.slice(i + 3)];
+}

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { data, flow, io, metrics, nn, node, train } from '../node.js';
-import { LOOP_OPTIONS, RUN_DIR_HELP, loopSettings, num, oneOf, parse, UsageError, type LoopSettings, type RunFlags } from './args.js';
+import { LOOP_OPTIONS, RUN_DIR_HELP, loopSettings, num, oneOf, pairsArgs, parse, UsageError, type LoopSettings, type RunFlags } from './args.js';
 import { adapterName, finishRun, inRunDir, runTraining, trainerOptions } from './run.js';
 
 export const IMAGES_HELP = `flowgpu train images --data DIR|FILE [options]
@@ -150,16 +150,6 @@ export interface ImageSource {
   file: string;
   train: data.ImageSet;
   heldOut: data.ImageSet | null;
-}
-
-/** `--pairs X0 X1` takes two values: rewritten to `--pairs-x0 X0 --data X1` before parsing. */
-export function pairsArgs(argv: string[]): string[] {
-  const i = argv.indexOf('--pairs');
-  if (i < 0) return argv;
-  const [a, b] = [argv[i + 1], argv[i + 2]];
-  if (!a || !b || a.startsWith('--') || b.startsWith('--')) throw new UsageError('--pairs takes two files or folders: --pairs X0 X1 (item i of X0 flows to item i of X1)');
-  if (argv.includes('--data')) throw new UsageError('--pairs X0 X1 gives the data (X1): leave out --data');
-  return [...argv.slice(0, i), '--pairs-x0', a, '--data', b, ...argv.slice(i + 3)];
 }
 
 /** What `trainImages` needs besides the images: the stored config, the network and the wording of its output. */

@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { data, flow, io, metrics, nn, node, train } from '../node.js';
-import { LOOP_OPTIONS, RUN_DIR_HELP, loopSettings, num, oneOf, optNum, parse, UsageError, type LoopSettings, type RunFlags } from './args.js';
+import { LOOP_OPTIONS, RUN_DIR_HELP, loopSettings, num, oneOf, pairsArgs, optNum, parse, UsageError, type LoopSettings, type RunFlags } from './args.js';
 import { adapterName, finishRun, inRunDir, runTraining, trainerOptions } from './run.js';
 
 export const POINTS_HELP = `flowgpu train points --data FILE|TOY [options]
@@ -92,16 +92,6 @@ export function readSet(spec: string, seed: number): { data: Float32Array; dim: 
   if (data.isToyName(spec)) return { data: data.sampleToy(spec, TOY_ROWS, seed), dim: 2 };
   const p = node.readPoints(spec);
   return { data: p.data, dim: p.dim };
-}
-
-/** `--pairs X0 X1` takes two values: rewritten to `--pairs-x0 X0 --data X1` before parsing. */
-function pairsArgs(argv: string[]): string[] {
-  const i = argv.indexOf('--pairs');
-  if (i < 0) return argv;
-  const [a, b] = [argv[i + 1], argv[i + 2]];
-  if (!a || !b || a.startsWith('--') || b.startsWith('--')) throw new UsageError('--pairs takes two files: --pairs X0.npy X1.npy (row i of X0 flows to row i of X1)');
-  if (argv.includes('--data')) throw new UsageError('--pairs X0 X1 gives the data (X1): leave out --data');
-  return [...argv.slice(0, i), '--pairs-x0', a, '--data', b, ...argv.slice(i + 3)];
 }
 
 export function pointsConfig(argv: string[]): { cfg: PointsConfig; run: RunFlags; x: Float32Array; x0: Float32Array | null; c: Float32Array | null } {
