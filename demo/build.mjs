@@ -59,7 +59,6 @@ export async function buildDemo({ typecheck = true } = {}) {
   mkdirSync(join(OUT, 'pretrained'));
   const pre = join(root, 'pretrained');
   for (const f of existsSync(pre) ? readdirSync(pre) : []) if (f.endsWith('.safetensors')) copyFileSync(join(pre, f), join(OUT, 'pretrained', f));
-  if (process.env.DEMO_STANDIN) copyFileSync(process.env.DEMO_STANDIN, join(OUT, 'pretrained', 'mnist16-1step.safetensors'));
   mkdirSync(join(OUT, 'img'));
   for (const [name, sources] of Object.entries(PICTURES)) {
     const src = sources.map((s) => join(root, s)).find((s) => existsSync(s));

@@ -58,7 +58,7 @@ export const PRETRAINED: Readonly<Record<PretrainedName, PretrainedInfo>> = {
     solver: 'euler',
     nfe: 1,
     guidance: 1,
-    quality: 'see README (pretrained models)',
+    quality: 'FD 10.9 (real images 3.6), 97.7% read as the requested digit (real 95.2%), 1000 samples, one Euler step',
   },
 };
 
