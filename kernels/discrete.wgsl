@@ -16,8 +16,8 @@
 //   gkl_rows          logits, x1, xt, t_in → row_loss [M]        the per-token ℓ_i (no gradient; ELBO)
 //   euler_step        logits, xt → xt_out                        one CTMC step of every token
 // Random words: the row's t from philox_at(seed, step, row, STREAM_TIME).x (flow.wgsl's uniform
-// time convention); token i's path draws from philox_at(seed, step, i, STREAM_DPATH) (x: keep test,
-// y: x0); the Euler step's from philox_at(seed, step, offset + i, STREAM_EULER) (x: the categorical
+// time convention); token i's path draws from philox_at(seed, step, i, STREAM_DISCRETE_PATH) (x: keep test,
+// y: x0); the Euler step's from philox_at(seed, step, offset + i, STREAM_DISCRETE_EULER) (x: the categorical
 // draw x̂ by inverse CDF, y: the jump test, z: the jump target of the divergence-free rates).
 //
 // Losses (c = κ̇/(1−κ), p = softmax(z), log p = z − logsumexp(z), stable for any |z|):
@@ -38,9 +38,8 @@
 // u/Λ by inverse CDF on u3. p0 = δ(mask) or uniform 1/K. One thread per token; fused: softmax, the
 // draw, the rates, both tests and the write-back (unfused: softmax, cumsum, compare, one-hot, where).
 
-const STREAM_TIME: u32 = 1u;
-const STREAM_DPATH: u32 = 256u;
-const STREAM_EULER: u32 = 257u;
+// STREAM_TIME, STREAM_DISCRETE_PATH, STREAM_DISCRETE_EULER: generated from src/flow/random.ts's STREAM
+// table and prepended with the random library.
 
 struct DParams {
   rows: u32,
@@ -95,7 +94,7 @@ fn kappa_of(t: f32) -> vec2f {
 
 fn path_token(i: u32, t: f32) {
   let kap = kappa_of(t).x;
-  let w = philox_at(q.seed, q.step, i, STREAM_DPATH);
+  let w = philox_at(q.seed, q.step, i, STREAM_DISCRETE_PATH);
   var x0 = i32(q.k);
   if (q.mask == 0u) { x0 = i32(min(u32(u01(w.y) * f32(q.k)), q.k - 1u)); }
   xt[i] = select(x0, x1[i], u01(w.x) < kap);
@@ -236,7 +235,7 @@ fn euler_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   if (i >= q.rows * q.d) { return; }
   let b = i * q.k;
   let ms = row_max_sum(i);
-  let w = philox_at(q.seed, q.step, q.offset + i, STREAM_EULER);
+  let w = philox_at(q.seed, q.step, q.offset + i, STREAM_DISCRETE_EULER);
   // x̂ by inverse CDF: the first j with Σ_{l ≤ j} e_l > u1·Σ e, e = exp(z − max) (the same sum, in
   // the same order, as row_max_sum); a rounding miss falls back to the last j with e_j > 0. A row
   // with no finite mass (all logits −∞: a posterior undefined at this x_t) does not move, and at the

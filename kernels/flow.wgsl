@@ -28,7 +28,7 @@
 //   draw_source_time       → x0_out [N, D], t_out [N]   exactly the draws of interpolate_sample
 //   draw_time              → t_out [N]                  exactly the t of interpolate_sample
 //   drop_labels            labels i32 [n] → labels_out: replaced by null_label with probability p
-//                          (u01 of philox_at(seed, step, ⌊i/4⌋, STREAM_LABEL) word i%4 < p)
+//                          (u01 of philox_at(seed, step, ⌊i/4⌋, STREAM_LABEL_DROP) word i%4 < p)
 //   flag_cond              cond_in f32 [R, W] → cond_out [R, W + 1]: values and a 1, or zeros (∅)
 //                          w.p. p, the drop decision of label r in drop_labels
 // One thread per 4 consecutive elements (one Philox call for their x0); each thread evaluates
@@ -40,10 +40,8 @@
 // where α → 1; σ̇ = −α·α̇/σ is infinite only at t = 1 exactly, which no sampler draws. Polynomial
 // powers with small integer exponents are repeated products (exact to rounding), others exp2/log2.
 
-const STREAM_SOURCE: u32 = 0u;
-const STREAM_TIME: u32 = 1u;
-const STREAM_LABEL: u32 = 2u;
-const STREAM_PATH_NOISE: u32 = 7u;
+// STREAM_SOURCE, STREAM_TIME, STREAM_LABEL_DROP, STREAM_PATH_NOISE: generated from src/flow/random.ts's
+// STREAM table and prepended with the random library.
 const T_EPS: f32 = 5.9604644775390625e-8;
 
 struct FlowParams {
@@ -275,7 +273,7 @@ struct DropParams {
 fn drop_labels(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let q = quad_index(gid, nwg);
   if (q * 4u >= dp.n) { return; }
-  let w = philox_at(dp.seed, dp.step, q, STREAM_LABEL);
+  let w = philox_at(dp.seed, dp.step, q, STREAM_LABEL_DROP);
   for (var k = 0u; k < 4u; k++) {
     let i = q * 4u + k;
     if (i >= dp.n) { break; }
@@ -288,7 +286,7 @@ fn drop_labels(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
 // A continuous condition c [rows, width] reaches the network as [rows, width + 1]: the values and a
 // 1 (present), or all zeros (∅, the null condition of classifier-free guidance). Row r is dropped to
 // ∅ with probability p, decided by the same draw drop_labels uses for label r (u01 of word r % 4 of
-// philox_at(seed, step, ⌊r/4⌋, STREAM_LABEL)); p = 0 only appends the flag. One thread per output
+// philox_at(seed, step, ⌊r/4⌋, STREAM_LABEL_DROP)); p = 0 only appends the flag. One thread per output
 // element.
 
 struct CondParams {
@@ -311,7 +309,7 @@ fn flag_cond(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   if (o >= cp.rows * w1) { return; }
   let r = o / w1;
   let j = o % w1;
-  let keep = u01(philox_at(cp.seed, cp.step, r / 4u, STREAM_LABEL)[r % 4u]) >= cp.p;
+  let keep = u01(philox_at(cp.seed, cp.step, r / 4u, STREAM_LABEL_DROP)[r % 4u]) >= cp.p;
   var v = 1.0;
   if (j < cp.width) { v = cond_in[r * cp.width + j]; }
   cond_out[o] = select(0.0, v, keep);

@@ -26,7 +26,7 @@
 // Costs: O(n·m·D) once for C, then O(n·m) per half-iteration; a fixed iteration count (no
 // convergence read-back inside a training step).
 
-const STREAM_PAIRING: u32 = 3u;
+// STREAM_PAIRING: generated from src/flow/random.ts's STREAM table (prepended with the random library).
 const SWG: u32 = 64u;
 const LOWEST: f32 = -3.0e38;
 

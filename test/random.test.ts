@@ -1,4 +1,7 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { streamConstants } from '../src/flow/random.js';
 import {
   normalCdf,
   normalsCpu,
@@ -162,6 +165,19 @@ describe('random fills', () => {
       let same = 0;
       for (let i = 0; i < a.length; i++) if (a[i] === other[i]) same++;
       expect(same).toBeLessThan(3);
+    }
+  });
+});
+
+describe('stream ids', () => {
+  it('kernels use the generated STREAM_* constants of src/flow/random.ts, never their own numbers', () => {
+    const generated = new Set([...streamConstants().matchAll(/const (STREAM_\w+)/g)].map((m) => m[1]));
+    expect(generated.has('STREAM_LABEL_DROP')).toBe(true);
+    const dir = join(__dirname, '..', 'kernels');
+    for (const f of readdirSync(dir).filter((f) => f.endsWith('.wgsl'))) {
+      const src = readFileSync(join(dir, f), 'utf8').replace(/\/\/.*$/gm, '');
+      expect(src, `${f} declares its own stream id`).not.toMatch(/const\s+STREAM_/);
+      for (const m of src.matchAll(/\bSTREAM_\w+/g)) expect(generated.has(m[0]), `${f}: ${m[0]} is not in STREAM`).toBe(true);
     }
   });
 });

@@ -19,11 +19,21 @@ registerKernel('random', withTrig(randomSrc));
 /** The line that ends the library part of random.wgsl (alone on its line). */
 const LIBRARY_END = /^\/\/ ==== entry points ====$/m;
 
-/** The generator's functions without random.wgsl's own bindings, to prepend to another family. */
+/**
+ * The generator's functions without random.wgsl's own bindings, to prepend to another family,
+ * followed by the stream ids of `STREAM` as WGSL constants (`STREAM_SOURCE`, `STREAM_LABEL_DROP`,
+ * …: the key in upper snake case), so a kernel and the host never disagree on a stream.
+ */
 export function randomLibrary(): string {
   const at = randomSrc.search(LIBRARY_END);
   if (at < 0) throw new FlowGpuError('internal: kernels/random.wgsl lost its entry-point marker');
-  return withTrig(randomSrc.slice(0, at));
+  return withTrig(randomSrc.slice(0, at)) + streamConstants();
+}
+
+/** `const STREAM_<KEY>: u32 = <id>u;` for every entry of STREAM. */
+export function streamConstants(): string {
+  const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+  return Object.entries(STREAM).map(([k, v]) => `const STREAM_${snake(k)}: u32 = ${v}u;\n`).join('');
 }
 
 /**
@@ -47,6 +57,10 @@ export const STREAM = {
   dequantize: 6,
   /** The path noise σ·ε of data-to-data flows (kernels/flow.wgsl, `noise`). */
   pathNoise: 7,
+  /** Discrete flows: each token's keep test and source token (kernels/discrete.wgsl). */
+  discretePath: 256,
+  /** Discrete flows: the Euler step's categorical draw and jump test (kernels/discrete.wgsl). */
+  discreteEuler: 257,
   /** First id free for callers (randNormal / randUniform default). */
   user: 16,
 } as const;
