@@ -76,7 +76,7 @@ export {
   exactOTCouple, type CoupleOptions, type Coupling, type SinkhornOptions, type SinkhornResult, type SinkhornPairingOptions,
 } from './flow/coupling.js';
 export {
-  flowMatchingStep, dropLabels, flagConditions, LossMeter, type VelocityModel, type Updater, type FlowMatchingStepOptions,
+  flowMatchingStep, recordTrainingStep, dropLabels, flagConditions, LossMeter, type StepUpdate, type VelocityModel, type Updater, type FlowMatchingStepOptions,
 } from './flow/train.js';
 
 export { conv2d } from './autograd/conv.js';

@@ -9,12 +9,10 @@
  * same checkpoints, resume, EMA, progress and model files as the continuous ones.
  */
 import { generalizedKL, tokenCrossEntropy } from '../autograd/discrete.js';
-import { backward, noGrad } from '../autograd/tape.js';
-import { dropLabels, type VelocityModel } from '../flow/train.js';
+import { dropLabels, recordTrainingStep, type VelocityModel } from '../flow/train.js';
 import { FlowGpuError } from '../gpu/errors.js';
 import type { VelocityNet } from '../nn/registry.js';
-import { fill } from '../tensor/primitives.js';
-import { gpu, keep, tidy, type Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { TrainBatch, TrainObjective } from '../train/trainer.js';
 import { polynomialKappa, sampleMixturePath, type DiscreteSource, type TokenSpace } from './kernels.js';
 
@@ -42,26 +40,13 @@ export interface DiscreteStepOptions extends TokenSpace {
 export function discreteStep(model: VelocityModel, x1: Tensor, o: DiscreteStepOptions): Tensor {
   const kind = o.loss ?? 'gkl';
   if (kind !== 'gkl' && kind !== 'ce') throw new FlowGpuError(`discrete: the loss must be 'gkl' or 'ce', got '${String(kind)}'`);
-  const loss = tidy(() => {
-    if (model.zeroGrad) model.zeroGrad();
-    else for (const p of model.parameters()) if (p.grad) fill(p.grad, 0);
+  return recordTrainingStep(model, o, () => {
     const { xt, t } = sampleMixturePath(x1, { ...o, eps: o.eps });
     let labels = o.labels;
     if (labels && (o.labelDropout ?? 0) > 0) labels = dropLabels(labels, { p: o.labelDropout!, nullLabel: -1, seed: o.seed, step: o.step });
     const logits = model.forward(xt, t, labels);
-    const l = kind === 'gkl' ? generalizedKL(logits, x1, xt, t, o) : tokenCrossEntropy(logits, x1);
-    backward(l);
-    noGrad(() => {
-      if (typeof o.update === 'function') o.update();
-      else o.update.step();
-      o.ema?.update();
-    });
-    l.node = null;
-    l.requiresGrad = false;
-    return keep(l);
+    return kind === 'gkl' ? generalizedKL(logits, x1, xt, t, o) : tokenCrossEntropy(logits, x1);
   });
-  if (o.flush !== false) gpu().flush();
-  return loss;
 }
 
 /** Options of `discreteObjective`: the source, the scheduler exponent, the loss and ε. */

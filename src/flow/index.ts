@@ -10,7 +10,7 @@ export {
   exactOTCouple, sinkhornCouple, type CoupleOptions, exactOTPairing, sinkhorn, sinkhornPairing, linearSumAssignment, squaredDistances,
   type Coupling, type SinkhornOptions, type SinkhornResult, type SinkhornPairingOptions,
 } from './coupling.js';
-export { flowMatchingStep, dropLabels, flagConditions, LossMeter, type VelocityModel, type Updater, type FlowMatchingStepOptions } from './train.js';
+export { flowMatchingStep, recordTrainingStep, dropLabels, flagConditions, LossMeter, type StepUpdate, type VelocityModel, type Updater, type FlowMatchingStepOptions } from './train.js';
 export {
   sample, integrateFixed, odeStep, timeAsTensor, type VelocityField, type SolverName, type FixedStepSolver, type SampleOptions, type SampleResult,
 } from './solvers.js';

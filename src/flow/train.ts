@@ -86,9 +86,36 @@ export interface FlowMatchingStepOptions {
   flush?: boolean;
 }
 
-function zeroGrads(model: VelocityModel): void {
-  if (model.zeroGrad) model.zeroGrad();
-  else for (const p of model.parameters()) if (p.grad) fill(p.grad, 0);
+/** What `recordTrainingStep` needs of a step's options: the update, an EMA and whether to submit. */
+export interface StepUpdate {
+  update: Updater | (() => void);
+  ema?: { update(): void } | null;
+  flush?: boolean;
+}
+
+/**
+ * The frame every training step shares (flow matching, discrete flows): zero the gradients, build
+ * the loss with `lossOf` (recorded on the tape), backward, apply the update and the EMA without
+ * recording, and hand the loss back as a plain one-element value — its graph is released with the
+ * step's scope — then submit (unless `flush: false`).
+ */
+export function recordTrainingStep(model: VelocityModel, o: StepUpdate, lossOf: () => Tensor): Tensor {
+  const loss = tidy(() => {
+    if (model.zeroGrad) model.zeroGrad();
+    else for (const p of model.parameters()) if (p.grad) fill(p.grad, 0);
+    const l = lossOf();
+    backward(l);
+    noGrad(() => {
+      if (typeof o.update === 'function') o.update();
+      else o.update.step();
+      o.ema?.update();
+    });
+    l.node = null;
+    l.requiresGrad = false;
+    return keep(l);
+  });
+  if (o.flush !== false) gpu().flush();
+  return loss;
 }
 
 /**
@@ -106,8 +133,7 @@ export function flowMatchingStep(model: VelocityModel, x1: Tensor, o: FlowMatchi
   if (c && o.x0) throw new FlowGpuError('flowMatchingStep: give either x0 or a coupling, not both');
   if (o.x0 && o.source) throw new FlowGpuError('flowMatchingStep: give either x0 (pairs) or a source batch (to couple), not both');
   if (c && c.kind !== 'ot-sinkhorn') throw new FlowGpuError(`flowMatchingStep: unknown coupling '${(c as { kind: string }).kind}'`);
-  const loss = tidy(() => {
-    zeroGrads(model);
+  return recordTrainingStep(model, o, () => {
     let x0 = o.x0 ?? o.source;
     if (!o.x0 && c?.kind === 'ot-sinkhorn') x0 = sinkhornCouple(x1, { ...c, seed: o.seed, step: o.step, source: o.source });
     const { xt, t, ut } = interpolateWithTarget(x1, { scheduler: o.scheduler, time: o.time, seed: o.seed, step: o.step, x0, noise: o.noise });
@@ -119,20 +145,8 @@ export function flowMatchingStep(model: VelocityModel, x1: Tensor, o: FlowMatchi
     if (v.shape.join() !== ut.shape.join()) {
       throw new FlowGpuError(`flowMatchingStep: the model returned [${v.shape.join(', ')}] for data [${ut.shape.join(', ')}]`);
     }
-    const l = mseLoss(v, ut);
-    backward(l);
-    noGrad(() => {
-      if (typeof o.update === 'function') o.update();
-      else o.update.step();
-      o.ema?.update();
-    });
-    // hand back a plain value: the graph behind it is released with the step's scope
-    l.node = null;
-    l.requiresGrad = false;
-    return keep(l);
+    return mseLoss(v, ut);
   });
-  if (o.flush !== false) gpu().flush();
-  return loss;
 }
 
 /**
