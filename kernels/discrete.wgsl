@@ -125,8 +125,17 @@ fn row_max_sum(i: u32) -> vec2f {
   var m = logits[b];
   for (var j = 1u; j < q.k; j++) { m = max(m, logits[b + j]); }
   var s = 0.0;
-  for (var j = 0u; j < q.k; j++) { s += exp(logits[b + j] - m); }
+  for (var j = 0u; j < q.k; j++) { s += mass(logits[b + j], m); }
   return vec2f(m, s);
+}
+
+// e^{z − m}, and 0 when z or the row's max m is −∞ (below the most negative finite f32): −∞ − (−∞)
+// would be NaN, and drivers differ in how a NaN compares (SwiftShader's e > 0 was true), so a row
+// with no finite mass gets none instead of NaNs.
+const NEG_FINITE_MAX: f32 = -3.4028234663852886e38;
+fn mass(z: f32, m: f32) -> f32 {
+  if (z < NEG_FINITE_MAX || m < NEG_FINITE_MAX) { return 0.0; }
+  return exp(z - m);
 }
 
 // logsumexp of token row i's logits.
@@ -244,7 +253,7 @@ fn euler_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   var cum = 0.0;
   var xh = q.k;
   for (var j = 0u; j < q.k; j++) {
-    let e = exp(logits[b + j] - ms.x);
+    let e = mass(logits[b + j], ms.x);
     cum += e;
     if (e > 0.0) { xh = j; }
     if (cum > goal && e > 0.0) { break; }
