@@ -100,7 +100,10 @@ describe('gpu runtime', () => {
     const red = rows.filter((r) => r.kernel.startsWith('reduce.'));
     expect(mm.reduce((a, r) => a + r.count, 0)).toBe(4);
     expect(red.reduce((a, r) => a + r.count, 0)).toBe(3);
-    for (const r of rows) expect(r.ms).toBeGreaterThan(0);
+    // a tiny dispatch may fall within one tick of a software driver's timestamps (SwiftShader gave a
+    // 0 ms row once): each row is ≥ 0 and the profile as a whole measured time
+    for (const r of rows) expect(r.ms).toBeGreaterThanOrEqual(0);
+    expect(rows.reduce((a, r) => a + r.ms, 0)).toBeGreaterThan(0);
     expect(rows.map((r) => r.ms)).toEqual([...rows.map((r) => r.ms)].sort((a, b) => b - a));
     // the profiled work computed what it should
     expect(Array.from(await y.f32()).every((v) => v === 16)).toBe(true);
