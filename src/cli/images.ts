@@ -194,20 +194,20 @@ export async function trainImages(r: ImageRun): Promise<{ history: train.History
     const labels = cond ? flow.classLabels(run.samples, 'per-class', { classes: net.numClasses }) : null;
     const t0 = Date.now();
     // a data source: start from held-out source images (cycled), else the training ones
+    const shape = net.sampleShape;
+    const dim = shape.reduce((a, b) => a * b, 1);
     const starts = src ? src.heldOut ?? src.train : null;
-    const inputs = starts ? cycleImages(data.imagesToModel(starts), net.sampleShape, run.samples) : null;
+    const inputs = starts ? data.cycleRows(data.imagesToModel(starts), dim, run.samples) : null;
     const res = await trainer.withSamplingWeights(() => flow.generate(net, { n: run.samples, solver: run.solver, nfe: run.nfe, seed: cfg.seed, labels, guidance: r.guidance, ...(inputs ? { source: inputs } : {}) }));
     const seconds = (Date.now() - t0) / 1000;
     const pixels = data.modelToPixels(res.x);
-    const shape = net.sampleShape;
     const files = writeImageSamples(join(run.out, 'samples.npy'), pixels, shape, labels);
-    const dim = shape.reduce((a, b) => a * b, 1);
     node.writePng(join(run.out, 'grid.png'), inputs ? pairGrid(data.modelToPixels(inputs), pixels, shape) : imageSampleGrid(pixels, labels, shape));
     const quality = r.heldOut
       ? metrics.sampleQuality(pixels, data.imagePixels(r.heldOut), data.imagePixels(images), dim, { n: Math.min(500, run.samples, r.heldOut.count, images.count) })
       : null;
     // pairs: each sample is the image of a held-out x0 whose partner is known
-    const partners = src?.kind === 'pairs' && src.heldOut && r.heldOut ? cycleImages(data.imagePixels(r.heldOut), shape, run.samples) : null;
+    const partners = src?.kind === 'pairs' && src.heldOut && r.heldOut ? data.cycleRows(data.imagePixels(r.heldOut), dim, run.samples) : null;
     const pairRms = partners ? Math.sqrt(pixels.reduce((a, v, i) => a + (v - partners[i]) ** 2, 0) / pixels.length) : null;
     await finishRun(trainer, result, run, {
       lossTitle: r.lossTitle,
@@ -243,12 +243,6 @@ export function writeImageSamples(path: string, pixels: Float32Array, shape: num
   if (!labels) return [path];
   node.writeNpy(node.labelsPath(path), labels, [n]);
   return [path, node.labelsPath(path)];
-}
-
-/** n images [n, ...shape] from a set, cycling through it when it has fewer. */
-export function cycleImages(x: Float32Array, shape: readonly number[], n: number): Float32Array {
-  const d = shape.reduce((a, b) => a * b, 1);
-  return Float32Array.from({ length: n * d }, (_, i) => x[i % x.length]);
 }
 
 /** Inputs above their images: rows of ten, an input row then its output row (pixels in [0, 1]). */

@@ -196,7 +196,7 @@ export async function runPoints({ cfg, run, x, x0, c }: ReturnType<typeof points
     if (result.cancelled) return { history: result.history, quality: null };
     // start points: held-out source rows (cycled to n), else N(0, I); conditions: the held-out rows'
     const n = run.samples;
-    const cycle = (v: Float32Array, w: number) => Float32Array.from({ length: n * w }, (_, i) => v[i % v.length]);
+    const cycle = (v: Float32Array, w: number) => data.cycleRows(v, w, n);
     const start = x0Held && x0Held.length ? std(cycle(x0Held, dim), source!) : flow.hostNormals(n * dim, cfg.seed);
     const conditions = cond && cHeld?.length ? std(cycle(cHeld, cond.dim), cond) : null;
     const gen = await trainer.withSamplingWeights(() =>

@@ -148,7 +148,7 @@ function imageStart(cfg: Record<string, unknown>, from: string | undefined, shap
     throw new UsageError(`--from ${file}: ${s.channels}×${s.height}×${s.width} images; this model maps ${shape.join('×')} images`);
   }
   const x = data.imagesToModel(s);
-  return from ? x : Float32Array.from({ length: n * x.length / s.count }, (_, i) => x[i % x.length]); // the run's own source: n of its images
+  return from ? x : data.cycleRows(x, x.length / s.count, n); // the run's own source: n of its images
 }
 
 /** A run's standardisation of a side set (source or condition), if it has one. */
@@ -178,7 +178,7 @@ function pointStart(cfg: Record<string, unknown>, from: string | undefined, n: n
   else {
     const p = node.readPoints(file);
     if (p.dim !== dim) throw new UsageError(`--from ${file}: rows of ${p.dim} values; this model maps rows of ${dim}`);
-    rows = from ? p.data : Float32Array.from({ length: n * dim }, (_, i) => p.data[i % p.data.length]);
+    rows = from ? p.data : data.cycleRows(p.data, dim, n);
   }
   return { x0: data.standardize(rows, st), n: rows.length / dim, fromData: file };
 }

@@ -17,6 +17,6 @@ export {
 } from './images.js';
 export { HostRng } from '../nn/module.js';
 export {
-  PointDataset, standardization, standardize, unstandardize, holdoutSplit, pickRows, parseCsv, checkPoints, gaussianPoints,
+  PointDataset, standardization, standardize, unstandardize, holdoutSplit, pickRows, cycleRows, parseCsv, checkPoints, gaussianPoints,
   type Standardization, type PointExtras, type PointBatch,
 } from './points.js';

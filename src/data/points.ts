@@ -73,6 +73,12 @@ export function pickRows(x: ArrayLike<number>, dim: number, idx: ArrayLike<numbe
   return out;
 }
 
+/** n rows of width `width` from x [m·width], cycling through x's rows when m < n (its first n otherwise). */
+export function cycleRows(x: ArrayLike<number>, width: number, n: number): Float32Array {
+  if (x.length === 0 || x.length % width !== 0) throw new FlowGpuError(`cycleRows: ${x.length} values are not a whole, non-zero number of rows of ${width}`);
+  return Float32Array.from({ length: n * width }, (_, i) => x[i % x.length]);
+}
+
 /**
  * Numbers from CSV text: one row per line, columns separated by commas (or semicolons, tabs or
  * spaces), an optional header line (a first line that is not all numbers). Errors name the line.
