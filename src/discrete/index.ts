@@ -3,7 +3,7 @@
  * or mask source and the polynomial scheduler κ_t = tⁿ, the cross-entropy and generalized-KL losses
  * (forward and gradient fused), the token MLP, the discrete Euler (CTMC) sampler with the optional
  * divergence-free term, the stratified ELBO, classifier-free guidance in logit space (experimental),
- * the exact posterior of a small pmf, and the 2-D token data sets.
+ * the exact posterior of a small pmf, the 2-D token data sets, and images as tokens (K gray levels).
  */
 export {
   polynomialKappa, sampleMixturePath, vocabulary, eulerCoefficients, eulerStepRaw, generalizedKLTerms,
@@ -22,5 +22,6 @@ export {
 export { exactPosteriorModel } from './exact.js';
 export {
   discreteCheckerboard, discreteMoons, checkerboardPmf, sampleTokens2D, tokenBatches, TOKEN_2D_CATEGORIES, type Token2DName,
+  quantizeLevels, dequantizeLevels, tokenImages, tokenImageBatches, type TokenImages,
 } from './data.js';
 export { tokenHistogram, histogramPmf, supportAndTV, entropy } from './eval.js';

@@ -256,6 +256,72 @@ export function classHistogram(pred: ArrayLike<number>): number[] {
   return h.map((c) => c / Math.max(pred.length, 1));
 }
 
+/** The accuracy within each class 0…classes−1 (null for a class no label asks for). */
+export function classAccuracy(pred: ArrayLike<number>, labels: ArrayLike<number>, classes = 10): (number | null)[] {
+  if (pred.length !== labels.length) throw new FlowGpuError(`class accuracy: ${pred.length} predictions for ${labels.length} labels`);
+  const ok = new Array<number>(classes).fill(0);
+  const all = new Array<number>(classes).fill(0);
+  for (let i = 0; i < pred.length; i++) {
+    const c = labels[i];
+    if (!(Number.isInteger(c) && c >= 0 && c < classes)) throw new FlowGpuError(`class accuracy: label ${i} is ${c}, not a class 0…${classes - 1}`);
+    all[c]++;
+    if (pred[i] === c) ok[c]++;
+  }
+  return all.map((n, c) => (n ? ok[c] / n : null));
+}
+
+/**
+ * Diversity within classes: the mean Euclidean distance between two different images of one class
+ * (pixels [n·d] in [0, 1]), over all pairs of the first `perClass` (default 100) images of each class,
+ * averaged over the classes that have two or more. 0 when every class collapsed to one image.
+ */
+export function withinClassDistance(pixels: ArrayLike<number>, labels: ArrayLike<number>, d: number, perClass = 100): number {
+  if (pixels.length !== labels.length * d) throw new FlowGpuError(`within-class distance: ${pixels.length} values are not ${labels.length} images of ${d}`);
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < labels.length; i++) {
+    const rows = byClass.get(labels[i]) ?? [];
+    if (rows.length < perClass) rows.push(i);
+    byClass.set(labels[i], rows);
+  }
+  let sum = 0;
+  let used = 0;
+  for (const rows of byClass.values()) {
+    if (rows.length < 2) continue;
+    let s = 0;
+    for (let a = 0; a < rows.length; a++) {
+      for (let b = a + 1; b < rows.length; b++) {
+        let q = 0;
+        for (let k = 0; k < d; k++) q += (pixels[rows[a] * d + k] - pixels[rows[b] * d + k]) ** 2;
+        s += Math.sqrt(q);
+      }
+    }
+    sum += s / ((rows.length * (rows.length - 1)) / 2);
+    used++;
+  }
+  return used ? sum / used : 0;
+}
+
+/** `sampleFigures` with the accuracy of each class and the within-class distance (labelled images). */
+export interface DigitFigures extends EvalRow {
+  accuracy: number;
+  perClass: (number | null)[];
+  withinClassDistance: number;
+}
+
+/**
+ * Judges labelled digits p ∈ [0, 1] ([n·S²]: samples asked for `labels`, or real images with their
+ * digits): FD to the test set, class histogram, accuracy overall and per class, and the mean
+ * within-class distance.
+ */
+export async function judgeDigits(judge: MnistJudge, pixels: ArrayLike<number>, labels: ArrayLike<number>, what: string): Promise<DigitFigures> {
+  const k = await classifyPixels(judge.classifier, pixels);
+  const row = sampleFigures(judge, what, k, labels);
+  return {
+    ...row, accuracy: row.accuracy!, perClass: classAccuracy(k.predictions, labels),
+    withinClassDistance: withinClassDistance(pixels, labels, judge.classifier.inWidth),
+  };
+}
+
 
 // ------------------------------------------------------------------ flowgpu eval mnist
 
