@@ -30,6 +30,15 @@ export interface ToyConfig {
   batch: number;
 }
 
+/** A velocity MLP training entry peers mirror: its config, its feature count and its host batches. */
+export interface MlpTrainSpec extends ToyConfig {
+  /** The flowgpu entry, e.g. `e2e/train-A`. */
+  entry: string;
+  dim: number;
+  batches(batch: number): Float32Array[];
+  quick: boolean;
+}
+
 export const TOY: Record<'A' | 'B', ToyConfig> = {
   A: { hidden: 512, hiddenLayers: 4, batch: 4096 },
   B: { hidden: 128, hiddenLayers: 3, batch: 1024 },
@@ -93,7 +102,7 @@ function fixedLabels(batch: number, classes: number): Tensor {
  * A VelocityMLP on `dim` features (and `condDim` one-hot classes, with fixed labels), its EMA
  * (0.999) fused into AdamW (lr 1e-3, no weight decay), and the x1 buffer the batches go to.
  */
-function mlpTrainSetup(c: ToyConfig, dim: number, batches: Float32Array[], o: { seed?: number; condDim?: number } = {}): TrainSetup {
+export function mlpTrainSetup(c: ToyConfig, dim: number, batches: Float32Array[], o: { seed?: number; condDim?: number } = {}): TrainSetup {
   const condDim = o.condDim ?? 0;
   const model = new VelocityMLP({ dim, hidden: c.hidden, hiddenLayers: c.hiddenLayers, condDim }, o.seed ?? 1);
   const ema = new EMA(model, { decay: 0.999 });
@@ -121,7 +130,9 @@ for (const key of ['A', 'B'] as const) {
 }
 
 // MNIST: the MLP on flattened 28×28 images (784 + 1 → 1024 ×3 → 784) and the default UNet.
-function mnistBatches(batch: number, pixels: number): Float32Array[] {
+export const MNIST_MLP: ToyConfig = { hidden: 1024, hiddenLayers: 3, batch: 128 };
+
+export function mnistBatches(batch: number, pixels: number): Float32Array[] {
   // synthetic digits-shaped data in [-1, 1]: speed does not depend on the pixels
   return [1, 2].map((s) => {
     const a = new Float32Array(batch * pixels);
@@ -141,7 +152,7 @@ register(
     config: { model: 'MLP 3×1024 SiLU on 784 pixels', batch: 128, optimizer: 'AdamW lr 1e-3 wd 0 + EMA 0.999' },
     quick: false,
     async setup() {
-      const c = { hidden: 1024, hiddenLayers: 3, batch: 128 };
+      const c = MNIST_MLP;
       return trainCase(
         () => mlpTrainSetup(c, 784, mnistBatches(c.batch, 784)),
         3 * mlpForwardFlops(c, c.batch, 784),
@@ -195,6 +206,13 @@ function unetTrainSetup(size: 16 | 28, classes: number, batch: number): TrainSet
   const cond = classes ? fixedLabels(batch, classes) : undefined;
   return { model, x1: keep(empty([batch, 1, size, size])), batches: mnistBatches(batch, size * size), opt, ema, cond };
 }
+
+/** The MLP training entries the peers mirror (same model, batch, data, optimiser). */
+export const MLP_TRAIN_SPECS: MlpTrainSpec[] = [
+  { entry: 'e2e/train-A', dim: 2, ...TOY.A, batches: toyBatches, quick: true },
+  { entry: 'e2e/train-B', dim: 2, ...TOY.B, batches: toyBatches, quick: true },
+  { entry: 'e2e/train-mnist-mlp', dim: 784, ...MNIST_MLP, batches: (b) => mnistBatches(b, 784), quick: false },
+];
 
 // ------------------------------------------------------------------ sampling
 
