@@ -26,10 +26,10 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromiumProblem, launchChromium } from './chromium.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const STEPS = Number(process.env.DEMO_STEPS) || 2000;
 const SW2_MAX = 0.18;
 const ACC_MIN = 0.9;
@@ -47,14 +47,8 @@ function fatal(msg) {
   process.exit(2);
 }
 
-if (!existsSync(chromiumPath)) fatal(`no Chromium at ${chromiumPath}: \`bash scripts/install-chromium.sh\`, or set CHROMIUM`);
+if (chromiumProblem()) fatal(chromiumProblem());
 if (!existsSync(join(root, 'dist/browser/index.js')) || !existsSync(join(root, 'dist/node/cli.js'))) fatal('no dist/: run `node build.mjs` first');
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  fatal(`cannot load playwright-core (${e.message}): run \`npm install\``);
-}
 const { buildDemo, serve } = await import(join(root, 'demo/build.mjs'));
 
 const results = [];
@@ -80,12 +74,12 @@ const base = `http://127.0.0.1:${server.address().port}/`;
 const images = join(root, 'docs/images');
 const consoleErrors = [];
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  timeout: 60_000,
-  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+let browser;
+try {
+  browser = await launchChromium();
+} catch (e) {
+  fatal(e.message);
+}
 
 async function openPage(path, { noGpu = false } = {}) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 1180 }, acceptDownloads: true });

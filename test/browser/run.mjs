@@ -25,11 +25,11 @@ import { tmpdir } from 'node:os';
 import { build } from 'esbuild';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromiumProblem, launchChromium, withTimeout } from './chromium.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const bundlePath = join(root, 'dist/browser/index.js');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const pageTimeoutMs = Number(process.env.BROWSER_TEST_TIMEOUT_MS) || 240_000;
 const started = Date.now();
 
@@ -46,26 +46,8 @@ function fatal(msg) {
   process.exit(2);
 }
 
-/** Rejects after ms with a message naming what timed out. */
-function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
-
-if (!existsSync(chromiumPath)) {
-  fatal(`no Chromium at ${chromiumPath}. Install Debian's package with \`bash scripts/install-chromium.sh\` ` +
-    '(apt-get install chromium), or point CHROMIUM at a Chromium/Chrome binary.');
-}
+if (chromiumProblem()) fatal(chromiumProblem());
 if (!existsSync(bundlePath)) fatal(`no browser bundle at ${bundlePath}: run \`node build.mjs\` (npm run build) first.`);
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  fatal(`cannot load playwright-core (${e.message}): run \`npm install\`.`);
-}
 
 const results = [];
 const record = (name, ok, detail = '', ms) => {
@@ -139,25 +121,11 @@ server.keepAliveTimeout = 1000;
 await withTimeout(new Promise((ok, fail) => { server.once('error', fail); server.listen(0, '127.0.0.1', ok); }), 10_000, 'HTTP server');
 const port = server.address().port;
 
-// 3. Headless Chromium with WebGPU (DESIGN.md, "In the browser").
-// Playwright gives the browser a fresh temporary profile (--user-data-dir) and removes it on close.
+// 3. Headless Chromium with WebGPU (DESIGN.md, "In the browser"; test/browser/chromium.mjs).
 let browser = null;
 let adapter = '';
 try {
-  browser = await withTimeout(chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    timeout: 60_000,
-    args: [
-      '--no-sandbox',
-      '--enable-unsafe-webgpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      '--no-first-run',
-    ],
-  }), 90_000, 'launching Chromium');
+  browser = await launchChromium();
   const page = await browser.newPage();
   page.setDefaultTimeout(30_000);
   page.on('console', (m) => {
