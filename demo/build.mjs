@@ -4,12 +4,15 @@
 //
 //   demo/dist/index.html      the 2-D playground (playground.js + its training worker, worker.js)
 //   demo/dist/mnist.html      MNIST from the shipped weights (mnist.js)
+//   demo/dist/bench.html      the bench suite with jax-js and tfjs-webgpu as peers (bench.js; see bench/README.md)
 //   demo/dist/pretrained/     the package's pretrained/*.safetensors, fetched by the MNIST page
 //   demo/dist/img/            pictures made beforehand, shown when the browser has no WebGPU
 //
 // The pages import `flowgpu` — the package's public browser entry, dist/browser/index.js (run
 // `node build.mjs` first; `npm run demo` does) — exactly as an embedder would; esbuild splits the
-// library into one shared chunk. Plain TypeScript and canvas, no UI framework.
+// library into one shared chunk. Plain TypeScript and canvas, no UI framework. The bench page is
+// flowgpu's own bench: it bundles bench/ and src/internal.ts (the same entries as `npm run bench`)
+// and the peers (jax-js, tfjs), not the public entry.
 //
 //   node demo/build.mjs [--serve] [--port N]     (default port 8080; 0 picks a free one)
 import { build } from 'esbuild';
@@ -43,7 +46,12 @@ export async function buildDemo({ typecheck = true } = {}) {
   }
   rmSync(OUT, { recursive: true, force: true });
   await build({
-    entryPoints: { playground: join(here, 'src/playground.ts'), worker: join(here, 'src/worker.ts'), mnist: join(here, 'src/mnist.ts') },
+    entryPoints: {
+      playground: join(here, 'src/playground.ts'),
+      worker: join(here, 'src/worker.ts'),
+      mnist: join(here, 'src/mnist.ts'),
+      bench: join(here, 'src/bench.ts'),
+    },
     outdir: OUT,
     bundle: true,
     splitting: true,
@@ -53,9 +61,11 @@ export async function buildDemo({ typecheck = true } = {}) {
     sourcemap: true,
     alias: { flowgpu: lib },
     external: ['webgpu'],
+    loader: { '.wgsl': 'text' },
+    define: { __FLOWGPU_COMMIT__: JSON.stringify(gitCommit()) },
     logLevel: 'warning',
   });
-  for (const f of ['index.html', 'mnist.html', 'style.css']) copyFileSync(join(here, f), join(OUT, f));
+  for (const f of ['index.html', 'mnist.html', 'bench.html', 'style.css']) copyFileSync(join(here, f), join(OUT, f));
   mkdirSync(join(OUT, 'pretrained'));
   const pre = join(root, 'pretrained');
   for (const f of existsSync(pre) ? readdirSync(pre) : []) if (f.endsWith('.safetensors')) copyFileSync(join(pre, f), join(OUT, 'pretrained', f));
@@ -65,6 +75,17 @@ export async function buildDemo({ typecheck = true } = {}) {
     if (src) copyFileSync(src, join(OUT, 'img', name));
   }
   return OUT;
+}
+
+/** The commit the pages are built from (`+dirty` with uncommitted changes), shown in the bench's report. */
+function gitCommit() {
+  try {
+    const git = (...a) => execFileSync('git', a, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const h = git('rev-parse', '--short=12', 'HEAD');
+    return git('status', '--porcelain', '--untracked-files=no') ? `${h}+dirty` : h;
+  } catch {
+    return 'unknown';
+  }
 }
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.map': 'application/json', '.png': 'image/png', '.safetensors': 'application/octet-stream' };
@@ -98,7 +119,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       const port = i >= 0 ? Number(args[i + 1]) : Number(process.env.PORT ?? 8080);
       const server = await serve(out, port);
       const url = `http://127.0.0.1:${server.address().port}/`;
-      console.log(`serving the demo at ${url}  (playground: ${url}index.html, MNIST: ${url}mnist.html; Ctrl-C stops)`);
+      console.log(`serving the demo at ${url}  (playground: ${url}index.html, MNIST: ${url}mnist.html, bench: ${url}bench.html; Ctrl-C stops)`);
       console.log('WebGPU is needed: Chrome/Edge 113+, Safari 26, Firefox 141+ on Windows; on Linux start Chrome with --enable-unsafe-webgpu.');
     }
   } catch (e) {
