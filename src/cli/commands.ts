@@ -17,11 +17,11 @@ Usage:
   flowgpu train mnist [options]             train an MNIST flow (see flowgpu train mnist --help)
   flowgpu train points --data FILE          train a flow on the rows of a .npy or .csv file, any dimension
   flowgpu train images --data DIR|FILE      train an image flow on a folder of PNGs, an .npy or an IDX file
-  flowgpu train discrete [options]          discrete flow matching on 2-D tokens (see flowgpu train discrete --help)
+  flowgpu train discrete [options]          discrete flow matching on 2-D tokens or MNIST in K gray levels (see --help)
   flowgpu sample CKPT [options]             sample from a checkpoint (toy or MNIST)
   flowgpu nll CKPT --data FILE.npy          log-likelihood of points
   flowgpu eval toy|mnist ...                sample-quality metrics (MNIST: FD and accuracy of an in-engine classifier)
-  flowgpu eval discrete CKPT [options]      CTMC samples of a discrete run: support, TV, ELBO
+  flowgpu eval discrete CKPT [options]      CTMC samples of a discrete run: support, TV, ELBO (MNIST: the judge, guidance)
   flowgpu reflow CKPT [options]             rectified flow: retrain on the model's own (x0, x1) pairs for few-step sampling
   flowgpu bench [--quick] [--filter RE]     the benchmark suite
   flowgpu --version

@@ -258,13 +258,16 @@ async function evaluateDigits(net: nn.VelocityNet, space: discrete.TokenSpace, s
   const quantised = discrete.tokenImages(real, levels);
   const first = (x: ArrayLike<number>, n: number) => Array.prototype.slice.call(x, 0, n) as number[];
   const nReal = Math.min(s.samples, real.count);
+  const realLabels = first(real.labels!, nReal);
   const judge = await loadJudge(SIZE, s.judge.cacheDir, s.judge);
-  const r: DigitsReport = { levels, samples: s.samples, sampleSteps: s.sampleSteps, divFree: s.divFree, guidance: s.guidance, sampleSeconds, judgeTestAccuracy: judge.testAccuracy } as DigitsReport;
+  let r: DigitsReport;
   try {
-    r.judged = await metrics.judgeDigits(judge, pixels, labels, 'samples');
-    const realLabels = first(real.labels!, nReal);
-    r.heldOutQuantised = await metrics.judgeDigits(judge, discrete.dequantizeLevels(first(quantised.tokens, nReal * SIZE * SIZE), levels), realLabels, `held-out digits, ${levels} levels`);
-    r.heldOut = await metrics.judgeDigits(judge, first(data.imagePixels(real), nReal * SIZE * SIZE), realLabels, 'held-out digits, 8-bit');
+    r = {
+      levels, samples: s.samples, sampleSteps: s.sampleSteps, divFree: s.divFree, guidance: s.guidance, sampleSeconds, judgeTestAccuracy: judge.testAccuracy,
+      judged: await metrics.judgeDigits(judge, pixels, labels, 'samples'),
+      heldOutQuantised: await metrics.judgeDigits(judge, discrete.dequantizeLevels(first(quantised.tokens, nReal * SIZE * SIZE), levels), realLabels, `held-out digits, ${levels} levels`),
+      heldOut: await metrics.judgeDigits(judge, first(data.imagePixels(real), nReal * SIZE * SIZE), realLabels, 'held-out digits, 8-bit'),
+    };
   } finally {
     judge.classifier.dispose();
   }
