@@ -8,7 +8,7 @@
 import { adapterSlug, formatProfile, type Gpu } from '../src/internal.js';
 import type { CpuCeiling } from './cpu.js';
 import type { BenchContext, BenchEntry, KernelCase, StepCase } from './registry.js';
-import { stats, type Stats } from './timing.js';
+import { stats, waitPollsThisThread, type Stats } from './timing.js';
 
 /** Stated FMA peaks (f32, FLOP/s) of adapters we know; matched against the adapter description. */
 const STATED_PEAKS: [RegExp, number, string][] = [
@@ -132,10 +132,10 @@ async function runSteps(
     const before = { ...g.stats };
     t0 = performance.now();
     for (let r = 0; r < reps; r++) await c.step(i++);
-    // sleep through most of the expected time before waiting: Dawn polls on this thread while a
-    // GPU promise is pending, which takes a core from a CPU driver
+    // in Node, sleep through most of the expected time before waiting: Dawn polls on this thread
+    // while a GPU promise is pending, which takes a core from a CPU driver (bench/timing.ts)
     const left = one * reps * 0.85 - (performance.now() - t0);
-    if (left > 2) await sleep(left);
+    if (left > 2 && waitPollsThisThread(g)) await sleep(left);
     await c.settle();
     xs.push((performance.now() - t0) / reps);
     if (c.count && s === 0) {

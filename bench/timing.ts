@@ -12,7 +12,10 @@
  * Dawn's node bindings poll on the JavaScript thread while a GPU promise is pending. On a CPU driver
  * (lavapipe, 2 cores) that polling takes a core from the driver's threads and cost about a third of
  * matmul throughput, so every wait first sleeps for most of the time the work is expected to take
- * (learned from the previous sample) and only then awaits the promise.
+ * (learned from the previous sample) and only then awaits the promise. A browser does not poll on
+ * the page's thread, and there the sleep would do harm: a wall-clock sample then lasts at least 85%
+ * of the one before, so a first sample slowed by pipeline compilation inflates the next ones (seen
+ * in Chromium: a 256³ matmul read 262 ms where GPU timestamps gave 41 ms). So only Node sleeps.
  */
 import type { Gpu } from '../src/internal.js';
 
@@ -25,6 +28,9 @@ export interface Sample {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Whether waiting for the GPU polls on this JavaScript thread (Dawn's Node bindings do; browsers do not). */
+export const waitPollsThisThread = (g: Gpu): boolean => g.info.backend === 'node-dawn';
+
 export class Timer {
   readonly kind: TimerKind;
   private readonly g: Gpu;
@@ -33,10 +39,13 @@ export class Timer {
   private readBuf: GPUBuffer | null = null;
   /** Expected duration of the next wait (ms), learned per key. */
   private readonly expect = new Map<string, number>();
+  /** Sleep before waiting (see the file comment). */
+  private readonly sleeps: boolean;
 
   constructor(g: Gpu, want: TimerKind) {
     this.g = g;
     this.kind = want === 'timestamp' && g.hasFeature('timestamp-query') ? 'timestamp' : 'wall';
+    this.sleeps = waitPollsThisThread(g);
     if (this.kind === 'timestamp') {
       const d = g.device;
       this.querySet = d.createQuerySet({ type: 'timestamp', count: 2 });
@@ -48,7 +57,7 @@ export class Timer {
   /** Sleeps for most of the expected time, then waits for the queue (see the file comment). */
   async settle(key: string, started: number): Promise<void> {
     const e = this.expect.get(key);
-    if (e !== undefined && e > 2) {
+    if (this.sleeps && e !== undefined && e > 2) {
       const left = e * 0.85 - (performance.now() - started);
       if (left > 1) await sleep(left);
     }
@@ -89,7 +98,7 @@ export class Timer {
       g.flush();
       this.marker(true);
       const e = this.expect.get(key);
-      if (e !== undefined && e > 2) {
+      if (this.sleeps && e !== undefined && e > 2) {
         const left = e * 0.85 - (performance.now() - t0);
         if (left > 1) await sleep(left);
       }
