@@ -23,10 +23,13 @@ import type { PeerEngine, Reference } from './engine.js';
 export type TF = any;
 
 /**
- * The flags the bench runs tfjs with: WEBGPU_CPU_FORWARD off (by default tfjs computes ops on small
- * tensors on the CPU, which reads GPU data back mid-step); everything else at tfjs's defaults.
+ * The flags the bench runs tfjs with: its defaults. Tried on SwiftShader in Chromium (train B, 3
+ * samples each, one after another on a shared 2-core machine): defaults 2.56 s per step,
+ * WEBGPU_CPU_FORWARD false (no CPU forwarding of small ops) 2.55 s, that plus
+ * WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE 128 (fewer submits) 3.11 s — no flag made it faster, so none is set
+ * (the page's `tfjs={…}` parameter and Node's BENCH_TFJS_FLAGS try others).
  */
-export const TFJS_FLAGS: Record<string, unknown> = { WEBGPU_CPU_FORWARD: false };
+export const TFJS_FLAGS: Record<string, unknown> = {};
 
 /**
  * Starts tfjs's WebGPU backend on flowgpu's device (`tf` is @tensorflow/tfjs, `webgpu` its WebGPU

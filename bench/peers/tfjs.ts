@@ -6,7 +6,7 @@
  * registers the gradients. The backend's own factory is then replaced by one that wraps flowgpu's
  * GPUDevice (`startTfjs`).
  *
- * BENCH_TFJS_FLAGS='{"WEBGPU_CPU_FORWARD":true}' runs it with other flags than TFJS_FLAGS.
+ * BENCH_TFJS_FLAGS='{"WEBGPU_CPU_FORWARD":false}' runs it with other flags than TFJS_FLAGS.
  */
 import type { Gpu } from '../../src/internal.js';
 import { registerPeer } from './engine.js';
