@@ -152,7 +152,7 @@ async function runSteps(
   return { s: stats(xs), reps, counts, next: i };
 }
 
-const failed = (base: Pick<EntryResult, 'name' | 'group' | 'config'>, why: { skipped?: string; error?: string }): EntryResult => ({
+const failed = (base: Pick<EntryResult, 'name' | 'group' | 'config' | 'peer'>, why: { skipped?: string; error?: string }): EntryResult => ({
   ...base,
   kind: 'kernel',
   timer: '',
@@ -175,10 +175,12 @@ export async function runEntries(ctx: BenchContext, entries: readonly BenchEntry
   };
   for (const e of entries) {
     const base = { name: e.name, group: e.group, config: e.config };
+    // a peer that is skipped or fails keeps its peer field: the ratio table says why it has no ratio
+    const peerOf = e.peer ? { peer: { ...e.peer } } : {};
     const why = e.unavailable ? await e.unavailable(ctx) : null;
     if (why) {
       log(`${e.name}: skipped (${why})`);
-      push(failed(base, { skipped: why }));
+      push(failed({ ...base, ...peerOf }, { skipped: why }));
       continue;
     }
     const t0 = performance.now();
@@ -214,7 +216,7 @@ export async function runEntries(ctx: BenchContext, entries: readonly BenchEntry
     } catch (err) {
       const msg = (err as Error).message?.split('\n')[0] ?? String(err);
       log(`${e.name}: ERROR ${msg}`);
-      push(failed(base, { error: msg }));
+      push(failed({ ...base, ...peerOf }, { error: msg }));
       try {
         await g.sync();
       } catch {

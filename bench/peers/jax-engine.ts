@@ -132,13 +132,18 @@ export function jaxEngine(loadJax: () => Promise<Jax | string>): PeerEngine {
       if (typeof r === 'string') return r;
       jax = r;
       if (!adapter) {
-        const info = (jax.getWebGPUDevice() as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+        let info: GPUAdapterInfo | undefined;
+        try {
+          info = (jax.getWebGPUDevice() as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+        } catch {
+          // not on WebGPU (a test on jax-js's cpu device)
+        }
         adapter = info ? { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description } : {};
       }
       return null;
     },
     settings: () => ({
-      device: 'webgpu (its own GPUDevice on the adapter below)',
+      device: `${jax ? jax.defaultDevice() : 'not started'} (its own GPUDevice on the adapter below)`,
       adapter,
       jit: 'the whole training step (draws, forward, loss, valueAndGrad, Adam, EMA) is one jit; the sampling step is one jit; matmul is a jit of np.matmul',
       optimizer: 'Adam written in jax-js ops (@jax-js/optax is not on npm)',
@@ -220,7 +225,7 @@ export function jaxEngine(loadJax: () => Promise<Jax | string>): PeerEngine {
       const model = jaxModel(jax);
       const s = initState(jax, c, 2, 4);
       const h = 1 / steps;
-      const at = (t: Arr) => np.full([points, 1], t);
+      const at = (t: Arr) => np.broadcastTo(t, [points, 1]); // np.full takes no traced value (jax-js 0.1.25)
       const euler = (p: Params, x: Arr, t: Arr) => x.ref.add(model.apply(p, x, at(t)).mul(h));
       const midpoint = (p: Params, x: Arr, t: Arr) => {
         const k1 = model.apply(jax.tree.ref(p), x.ref, at(t.ref));
