@@ -256,29 +256,29 @@ async function evaluateDigits(net: nn.VelocityNet, space: discrete.TokenSpace, s
   node.writePng(join(out, `${prefix}grid.png`), io.sampleGrid(pixels, labels, SIZE));
   const real = heldOutDigits(Math.max(s.samples, s.elbo));
   const quantised = discrete.tokenImages(real, levels);
-  const first = (x: ArrayLike<number>, n: number) => Array.prototype.slice.call(x, 0, n) as number[];
   const nReal = Math.min(s.samples, real.count);
-  const realLabels = first(real.labels!, nReal);
+  const realLabels = real.labels!.subarray(0, nReal);
+  const d = SIZE * SIZE;
   const judge = await loadJudge(SIZE, s.judge.cacheDir, s.judge);
   let r: DigitsReport;
   try {
     r = {
       levels, samples: s.samples, sampleSteps: s.sampleSteps, divFree: s.divFree, guidance: s.guidance, sampleSeconds, judgeTestAccuracy: judge.testAccuracy,
       judged: await metrics.judgeDigits(judge, pixels, labels, 'samples'),
-      heldOutQuantised: await metrics.judgeDigits(judge, discrete.dequantizeLevels(first(quantised.tokens, nReal * SIZE * SIZE), levels), realLabels, `held-out digits, ${levels} levels`),
-      heldOut: await metrics.judgeDigits(judge, first(data.imagePixels(real), nReal * SIZE * SIZE), realLabels, 'held-out digits, 8-bit'),
+      heldOutQuantised: await metrics.judgeDigits(judge, discrete.dequantizeLevels(quantised.tokens.subarray(0, nReal * d), levels), realLabels, `held-out digits, ${levels} levels`),
+      heldOut: await metrics.judgeDigits(judge, data.imagePixels(real).subarray(0, nReal * d), realLabels, 'held-out digits, 8-bit'),
     };
   } finally {
     judge.classifier.dispose();
   }
   if (s.elbo > 0) {
     const n = Math.min(s.elbo, real.count);
-    const x1: Tensor = tensor(quantised.tokens.subarray(0, n * SIZE * SIZE), [n, SIZE * SIZE], 'i32');
+    const x1: Tensor = tensor(quantised.tokens.subarray(0, n * d), [n, d], 'i32');
     const lab: Tensor = tensor(real.labels!.subarray(0, n), [n], 'i32');
     try {
       const e = await noGrad(() => discrete.discreteElbo(net, x1, { ...space, strata: s.strata, seed, labels: lab }));
       Object.assign(r, elboFigures(e));
-      r.elboBitsPerPixel = -r.elboNats! / (SIZE * SIZE * Math.LN2);
+      r.elboBitsPerPixel = -r.elboNats! / (d * Math.LN2);
     } finally {
       x1.dispose();
       lab.dispose();
