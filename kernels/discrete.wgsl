@@ -15,6 +15,9 @@
 //   gkl_fused         logits, x1, xt, t_in → grad, partial       generalized KL, mean over M tokens
 //   gkl_rows          logits, x1, xt, t_in → row_loss [M]        the per-token ℓ_i (no gradient; ELBO)
 //   euler_step        logits, xt → xt_out                        one CTMC step of every token
+//   carry_unmasked    logits, xt → carried [M, K], kept [M]      mask source: a token that is no longer
+//                     the mask keeps its value (posterior δ(x_t): 0 at x_t, CARRY_LOW elsewhere); the
+//                     mask's rows pass through, kept = 1 there (the backward multiplies by kept)
 // Random words: the row's t from philox_at(seed, step, row, STREAM_TIME).x (flow.wgsl's uniform
 // time convention); token i's path draws from philox_at(seed, step, i, STREAM_DISCRETE_PATH) (x: keep test,
 // y: x0); the Euler step's from philox_at(seed, step, offset + i, STREAM_DISCRETE_EULER) (x: the categorical
@@ -69,6 +72,8 @@ struct DParams {
 @group(0) @binding(7) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(8) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(9) var<storage, read_write> row_loss: array<f32>;
+@group(0) @binding(10) var<storage, read_write> carried: array<f32>;
+@group(0) @binding(11) var<storage, read_write> kept: array<f32>;
 
 const WG: u32 = 256u;
 var<workgroup> acc: array<f32, WG>;
@@ -219,6 +224,24 @@ fn gkl_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   let i = flat_id(gid, nwg);
   if (i >= q.rows * q.d) { return; }
   row_loss[i] = gkl_token(i).x;
+}
+
+// ------------------------------------------------------------------ carry-over of unmasked tokens
+
+// With a mask source the path keeps x1 wherever x_t is not the mask, so the exact posterior of such a
+// token is δ(x_t). CARRY_LOW is finite (−∞ would turn guidance's (1 + w)·z − w·z into NaN) and far
+// enough below any real logit that e^{z − max} is 0 in f32.
+const CARRY_LOW: f32 = -1e30;
+
+@compute @workgroup_size(WG)
+fn carry_unmasked(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = flat_id(gid, nwg);
+  if (e >= q.rows * q.d * q.k) { return; }
+  let i = e / q.k;
+  let j = e % q.k;
+  let tok = u32(xt_in[i]);
+  if (j == 0u) { kept[i] = select(0.0, 1.0, tok == q.k); }
+  carried[e] = select(select(CARRY_LOW, 0.0, j == tok), logits[e], tok == q.k);
 }
 
 // ------------------------------------------------------------------ Euler (CTMC) step

@@ -15,7 +15,7 @@ import { avgPool2x, upsample2x } from '../src/autograd/resample.js';
 import { conv2d } from '../src/autograd/conv.js';
 import { sinusoidalEmbedding } from '../src/autograd/embedding.js';
 import { groupNorm } from '../src/autograd/norm.js';
-import { generalizedKL, tokenCrossEntropy } from '../src/autograd/discrete.js';
+import { carryUnmasked, generalizedKL, tokenCrossEntropy } from '../src/autograd/discrete.js';
 import { polynomialKappa } from '../src/discrete/kernels.js';
 import { ceRef, gklRef } from './discrete-reference.js';
 import * as ops from '../src/autograd/ops.js';
@@ -237,6 +237,19 @@ const CASES: { [P in DiffOp]: (rng: Rng) => Case } = {
       tol: { rtol: 2e-6, atol: 2e-6 },
       gradTol: { rtol: 2e-5, atol: 2e-6 },
       h: 1e-4,
+    };
+  },
+
+  // x_t = 5 is the mask of K = 5: its rows pass through (gradient w), the others become δ(x_t)
+  // (0 at x_t, −10³⁰ elsewhere, constants: no gradient)
+  carry_unmasked: (r) => {
+    const xt = [0, 5, 1, 2, 5, 3];
+    return {
+      inputs: [drawn(r, [2, 3, 5], () => 3 * r.normal())],
+      gpu: (z) => carryUnmasked(z, tensor(xt, [2, 3], 'i32')),
+      ref: (z) => z.map((v, e) => (xt[Math.floor(e / 5)] === 5 ? v : e % 5 === xt[Math.floor(e / 5)] ? 0 : -1e30)),
+      tol: { rtol: EPS, atol: 0 },
+      gradTol: { rtol: 2 * EPS, atol: 1e-9 },
     };
   },
 

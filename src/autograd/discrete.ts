@@ -1,9 +1,10 @@
 /**
  * The losses of discrete flow matching as differentiable ops in the logits: forward and gradient are
  * one fused pass (src/discrete/kernels.ts, kernels/discrete.wgsl), and the rule scales the stored
- * gradient by the upstream scalar (as mseLoss does).
+ * gradient by the upstream scalar (as mseLoss does). Also the mask source's carry-over of unmasked
+ * tokens, whose rule passes the gradient of the mask's rows only.
  */
-import { generalizedKLRaw, tokenCrossEntropyRaw, type FusedLoss, type TokenSpace } from '../discrete/kernels.js';
+import { carryUnmaskedRaw, generalizedKLRaw, tokenCrossEntropyRaw, type FusedLoss, type TokenSpace } from '../discrete/kernels.js';
 import { binaryRaw } from '../tensor/primitives.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { record } from './tape.js';
@@ -27,4 +28,17 @@ export function tokenCrossEntropy(logits: Tensor, x1: Tensor): Tensor {
  */
 export function generalizedKL(logits: Tensor, x1: Tensor, xt: Tensor, t: Tensor, space: TokenSpace): Tensor {
   return fused('generalized_kl', logits, generalizedKLRaw(logits, x1, xt, t, space));
+}
+
+/**
+ * Mask source (x_t's mask id = K = logits.shape[2]): every token that is no longer the mask gets its
+ * exact posterior δ(x_t), so the model predicts only masked tokens (their gradient is the only one
+ * that flows back). The posterior of an unmasked token is δ(x_t) because the mixture path keeps x1
+ * there: this is the true posterior, not an approximation.
+ */
+export function carryUnmasked(logits: Tensor, xt: Tensor): Tensor {
+  const { carried, kept } = carryUnmaskedRaw(logits, xt, logits.shape[logits.rank - 1]);
+  const out = record(carried, 'carry_unmasked', [logits], (g) => [binaryRaw('mul', g, kept)]);
+  if (!out.requiresGrad) kept.dispose();
+  return out;
 }

@@ -26,7 +26,7 @@ const NAMED_OPS = [
   // autograd/conv.ts, norm.ts, resample.ts, embedding.ts
   'conv2d', 'group_norm', 'upsample2x', 'avg_pool2x', 'sinusoidal_embedding',
   // autograd/discrete.ts
-  'token_cross_entropy', 'generalized_kl',
+  'token_cross_entropy', 'generalized_kl', 'carry_unmasked',
 ] as const;
 
 /**

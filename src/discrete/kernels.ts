@@ -183,6 +183,25 @@ export function generalizedKLTerms(logits: Tensor, x1: Tensor, xt: Tensor, t: Te
   return out;
 }
 
+/**
+ * Mask source: logits [N, d, K] with every token of x_t [N, d] that is no longer the mask (id K) set to
+ * its exact posterior δ(x_t) (logit 0 at x_t, −10³⁰ elsewhere); the mask's rows pass through. Also
+ * kept [N, d, 1]: 1 where the row passed through (the gradient's mask). One dispatch.
+ */
+export function carryUnmaskedRaw(logits: Tensor, xt: Tensor, categories: number): { carried: Tensor; kept: Tensor } {
+  const [rows, d] = checkLogits(logits, xt, categories, 'carry-over of unmasked tokens');
+  const carried = empty(logits.shape);
+  const kept = empty([rows, d, 1]);
+  run(kernel('discrete'), 'carry_unmasked', {
+    inputs: { logits, xt_in: xt },
+    outputs: { carried, kept },
+    params: params(rows, d, { categories, source: 'mask', scheduler: polynomialKappa(1) }),
+    workgroups: gpu().grid(logits.size, WG),
+    label: 'carry_unmasked',
+  });
+  return { carried, kept };
+}
+
 /** One Euler step's coefficients, computed on the host in float64 from (t, h). */
 export interface EulerCoefficients {
   /** κ̇/(1−κ). */
