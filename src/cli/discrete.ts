@@ -59,12 +59,13 @@ Ctrl-C (or SIGTERM) finishes the step, writes a checkpoint and exits with 130; -
 `;
 
 export const DISCRETE_EVAL_HELP = `flowgpu eval discrete CKPT [options]
-flowgpu eval discrete --exact --dataset NAME --source mask|uniform [options]
+flowgpu eval discrete --exact --dataset NAME --source mask|uniform [--exponent N] [options]
 
   CKPT                   a model.safetensors or checkpoint.safetensors of flowgpu train discrete
   --exact                sample (and bound) with the exact posterior of the data pmf instead of a
                          network: what the sampler itself does at these steps (the calibration; 2-D only)
   --dataset, --source    the data set and source of --exact without CKPT (default checkerboard, mask)
+  --exponent N           the scheduler κ_t = tⁿ of --exact without CKPT (default 1; a CKPT has its own)
   --samples N            sequences to sample (default 50000; MNIST: 1000, the same number of each digit)
   --sample-steps N       discrete Euler steps (default 64)
   --div-free A           divergence-free term with c(t) = A·t²·(1−t)^¼ (default 0: off)
@@ -362,12 +363,13 @@ export function evalDiscreteCmd(argv: string[]): Promise<number> {
 }
 
 /** The flags of `flowgpu eval discrete`, checked before the GPU starts. */
-export function evalDiscreteArgs(argv: string[]): { file: string | null; v: Record<string, string | undefined>; seed: number; out?: string; exact: { dataset: string; source: discrete.DiscreteSource } | null } {
+export function evalDiscreteArgs(argv: string[]): { file: string | null; v: Record<string, string | undefined>; seed: number; out?: string; exact: { dataset: string; source: discrete.DiscreteSource; exponent: number } | null } {
   const { v, pos, flag } = parse(argv, { ...OPTIONS, seed: { type: 'string' }, out: { type: 'string' }, exact: { type: 'boolean' } }, DISCRETE_EVAL_HELP, 1);
   const exact = flag('exact');
   if (pos.length > 1 || (pos.length === 0 && !exact)) throw new UsageError(`flowgpu eval discrete: give one checkpoint or model file, or --exact (got ${pos.length} files)`);
   const given = exact && pos.length === 0;
   if (exact && (v.dataset === 'mnist' || v.guidance !== undefined)) throw new UsageError('--exact is the 2-D data sets\' exact posterior (checkerboard, moons); MNIST has no enumerable pmf');
+  if (pos.length === 1 && v.exponent !== undefined) throw new UsageError(`--exponent is ${pos[0]}'s own (stored with it); leave it out, or use it with --exact alone`);
   sampleFlags(v, given ? false : null); // checked before the GPU starts; evalDiscrete reads them for the model's kind
   return {
     file: pos[0] ?? null,
@@ -375,8 +377,12 @@ export function evalDiscreteArgs(argv: string[]): { file: string | null; v: Reco
     seed: num(v.seed ?? 1, 'seed', { int: true, min: 0 }),
     out: v.out,
     exact: given
-      ? { dataset: oneOf(v.dataset ?? 'checkerboard', 'dataset', ['checkerboard', 'moons'] as const), source: oneOf(v.source ?? 'mask', 'source', ['mask', 'uniform'] as const) }
-      : exact ? { dataset: '', source: 'mask' } : null,
+      ? {
+          dataset: oneOf(v.dataset ?? 'checkerboard', 'dataset', ['checkerboard', 'moons'] as const),
+          source: oneOf(v.source ?? 'mask', 'source', ['mask', 'uniform'] as const),
+          exponent: num(v.exponent ?? 1, 'exponent', { gt: 0, max: 8 }),
+        }
+      : exact ? { dataset: '', source: 'mask', exponent: 1 } : null,
   };
 }
 
@@ -388,7 +394,7 @@ export async function evalDiscrete({ file, v, seed, out: outFlag, exact, judge }
   const loaded = file ? io.loadModel(node.readCheckpoint(file), { where: file }) : null;
   try {
     let dataset = exact?.dataset ?? '';
-    let space: discrete.TokenSpace = { categories: K, source: exact?.source ?? 'mask', scheduler: discrete.polynomialKappa(1) };
+    let space: discrete.TokenSpace = { categories: K, source: exact?.source ?? 'mask', scheduler: discrete.polynomialKappa(exact?.exponent ?? 1) };
     let mnist = false;
     if (loaded && file) {
       const cfg = loaded.config as unknown as Partial<DiscreteConfig>;
