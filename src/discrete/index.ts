@@ -9,7 +9,7 @@ export {
   polynomialKappa, sampleMixturePath, vocabulary, eulerCoefficients, eulerStepRaw, generalizedKLTerms,
   type DiscreteSource, type KappaScheduler, type TokenSpace, type MixturePathOptions, type EulerCoefficients, type FusedLoss,
 } from './kernels.js';
-export { generalizedKL, tokenCrossEntropy } from '../autograd/discrete.js';
+export { carryUnmasked, generalizedKL, tokenCrossEntropy } from '../autograd/discrete.js';
 export { TokenMLP, tokenMLPConfig, type TokenMLPConfig } from './model.js';
 export {
   discreteStep, discreteObjective, discreteSpaceOf, tokenCategories,
