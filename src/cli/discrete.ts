@@ -214,10 +214,8 @@ async function evaluate(net: discrete.DiscreteModel, space: discrete.TokenSpace,
 /** The held-out MNIST training digits 50 000… (which the judge never saw) at 16×16, n of them at most. */
 function heldOutDigits(n: number): data.ImageSet {
   const train = node.readMnist('train');
-  const m = Math.min(n, train.count - metrics.HELD_OUT_START);
-  const d = train.rows * train.cols;
-  const from = metrics.HELD_OUT_START;
-  return data.mnistImageSet({ ...train, count: m, images: train.images.subarray(from * d, (from + m) * d), labels: train.labels.subarray(from, from + m) }, { size: SIZE });
+  const held = data.mnistRows(train, metrics.HELD_OUT_START, Math.min(n, train.count - metrics.HELD_OUT_START));
+  return data.mnistImageSet(held, { size: SIZE });
 }
 
 /** The figures of a discretised-MNIST evaluation (metrics.json / eval.json). */

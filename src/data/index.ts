@@ -8,7 +8,7 @@ export {
   type ToyName, type SeedOrRng, type UniformNormalRng,
 } from './toy.js';
 export {
-  parseIdx, parseMnist, mnistPixels, mnistImageSet, MnistDataset, MNIST_FILES,
+  parseIdx, parseMnist, mnistPixels, mnistImageSet, mnistRows, MnistDataset, MNIST_FILES,
   type IdxArray, type MnistHost, type MnistSplit, type ResizeMethod, type MnistDatasetOptions,
 } from './mnist.js';
 export {

@@ -101,6 +101,15 @@ export interface MnistHost {
   labels: Uint8Array;
 }
 
+/** Images from … from + n − 1 of a split (views, no copy); a range past the split's end is an error. */
+export function mnistRows(m: MnistHost, from: number, n: number): MnistHost {
+  const d = m.rows * m.cols;
+  if (!(Number.isInteger(from) && Number.isInteger(n) && from >= 0 && n >= 0) || from + n > m.count) {
+    throw new FlowGpuError(`MNIST: images ${from}…${from + n - 1} exceed the split's ${m.count}`);
+  }
+  return { ...m, count: n, images: m.images.subarray(from * d, (from + n) * d), labels: m.labels.subarray(from, from + n) };
+}
+
 /** Parses and cross-checks an images file (magic 0x00000803) and a labels file (0x00000801). */
 export function parseMnist(imagesIdx: Uint8Array, labelsIdx: Uint8Array, names = { images: 'MNIST images', labels: 'MNIST labels' }): MnistHost {
   const im = parseIdx(imagesIdx, names.images, 3);

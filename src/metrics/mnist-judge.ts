@@ -25,7 +25,7 @@
  */
 import { crossEntropy, reshape } from '../autograd/ops.js';
 import { backward, noGrad } from '../autograd/tape.js';
-import { EpochSampler, MnistDataset, pixelToModel, type MnistHost } from '../data/mnist.js';
+import { EpochSampler, MnistDataset, mnistRows, pixelToModel, type MnistHost } from '../data/mnist.js';
 import { LossMeter } from '../flow/train.js';
 import { FlowGpuError } from '../gpu/errors.js';
 import { decodeCheckpoint, encodeCheckpoint, loadModuleTensors, readTensors } from '../io/checkpoint.js';
@@ -227,10 +227,7 @@ export function classifyPixels(clf: DigitClassifier, pixels: ArrayLike<number>):
 
 /** Classifies images from..from+n−1 of an MNIST split, resized as the flow models see them. */
 export async function classifySplit(clf: DigitClassifier, m: MnistHost, from: number, n: number): Promise<Classified> {
-  const d = m.rows * m.cols;
-  if (from + n > m.count) throw new FlowGpuError(`classify: images ${from}…${from + n - 1} exceed the split's ${m.count}`);
-  const part: MnistHost = { ...m, count: n, images: m.images.subarray(from * d, (from + n) * d), labels: m.labels.subarray(from, from + n) };
-  const ds = new MnistDataset(part, { size: clf.config.size });
+  const ds = new MnistDataset(mnistRows(m, from, n), { size: clf.config.size });
   try {
     return await classifyBatches(clf, n, (at, k) => {
       const idx = tensor(Int32Array.from({ length: k }, (_, i) => at + i), [k], 'i32');
